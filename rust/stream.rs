@@ -1,0 +1,260 @@
+//! The streaming parser: bytes in as they arrive, a header out once complete (sans-IO).
+//!
+//! Strategy: keep the bytes of the unfinished header in a buffer that never grows past the
+//! largest header allowed (107 bytes for v1, `max_size` for v2). Every feed re-checks the
+//! buffer while the version or the v2 prefix is undecided (at most 107 bytes, so cheap) and
+//! so fails at the first impossible byte; once the v2 length is known the exact total is
+//! awaited without re-parsing. Bytes past the header are handed back untouched.
+
+use crate::error::ParseError;
+use crate::header::Layout;
+use crate::{parse_layout, Options, Status};
+
+/// Where the parser is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Reading; the header is at least `min_total` bytes long (exact once v2's prefix is in).
+    Reading { min_total: usize, exact: bool },
+    /// Complete: the buffer holds exactly the header.
+    Done(Layout),
+    /// Failed for good.
+    Failed(ParseError),
+}
+
+/// What one [`Parser::feed`] call produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fed {
+    /// More bytes are needed: at least this many.
+    NeedMore(usize),
+    /// The header is complete; the first `used` bytes of the input just fed belonged to it,
+    /// the rest is payload.
+    Complete {
+        /// Bytes of this call's input that belonged to the header.
+        used: usize,
+    },
+}
+
+/// A streaming parser for one connection.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    opts: Options,
+    buf: Vec<u8>,
+    state: State,
+}
+
+impl Parser {
+    /// A parser with `opts`.
+    #[must_use]
+    pub fn new(opts: Options) -> Self {
+        let min_total = opts.min_header_len();
+        Self {
+            opts,
+            buf: Vec::new(),
+            state: State::Reading {
+                min_total,
+                exact: false,
+            },
+        }
+    }
+
+    /// The largest header this parser may have to hold.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.opts.max_header_len()
+    }
+
+    /// Offers `data`. Bytes that belong to the header are kept; the rest is left to the caller
+    /// (`Fed::Complete { used }` says where it starts). After completion every byte is
+    /// payload (`used` is 0).
+    ///
+    /// # Errors
+    /// The header can never be valid; every later call returns the same error.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Fed, ParseError> {
+        let (min_total, exact) = match self.state {
+            State::Failed(e) => return Err(e),
+            State::Done(_) => return Ok(Fed::Complete { used: 0 }),
+            State::Reading { min_total, exact } => (min_total, exact),
+        };
+        let before = self.buf.len();
+        if exact {
+            // v2 with a known length: take what is missing, parse once it is all there.
+            let take = (min_total - before).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            if self.buf.len() < min_total {
+                return Ok(Fed::NeedMore(min_total - self.buf.len()));
+            }
+        } else {
+            let take = (self.capacity() - before).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+        }
+        match parse_layout(&self.buf, &self.opts) {
+            Ok(Status::Complete { header, consumed }) => {
+                self.buf.truncate(consumed);
+                self.buf.shrink_to_fit();
+                self.state = State::Done(header);
+                Ok(Fed::Complete {
+                    used: consumed - before,
+                })
+            }
+            Ok(Status::Partial { needed }) => {
+                let have = self.buf.len();
+                let exact = self.buf.len() >= crate::v2::PREFIX_LEN && self.buf[0] == b'\r';
+                self.state = State::Reading {
+                    min_total: have + needed,
+                    exact,
+                };
+                Ok(Fed::NeedMore(needed))
+            }
+            Err(e) => {
+                self.buf = Vec::new();
+                self.state = State::Failed(e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Lower bound on the bytes still needed; 0 once complete (or failed).
+    #[must_use]
+    pub fn needed(&self) -> usize {
+        match self.state {
+            State::Reading { min_total, .. } => min_total - self.buf.len(),
+            _ => 0,
+        }
+    }
+
+    /// The complete header's bytes and layout.
+    #[must_use]
+    pub fn header(&self) -> Option<(&[u8], Layout)> {
+        match self.state {
+            State::Done(layout) => Some((&self.buf, layout)),
+            _ => None,
+        }
+    }
+
+    /// The error that failed this parser.
+    #[must_use]
+    pub fn error(&self) -> Option<ParseError> {
+        match self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Bytes held while the header is incomplete (the header's bytes once complete).
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes the complete header's bytes out (the parser keeps its layout).
+    #[must_use]
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    const V1: &[u8] = b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n";
+
+    fn whole(input: &[u8]) -> Result<usize, ParseError> {
+        let mut p = Parser::new(Options::default());
+        match p.feed(input)? {
+            Fed::Complete { used } => Ok(used),
+            Fed::NeedMore(_) => Ok(usize::MAX),
+        }
+    }
+
+    /// Same outcome for every split point pair, and for one byte at a time.
+    fn same_for_every_split(input: &[u8]) {
+        let expected = whole(input);
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                let mut p = Parser::new(Options::default());
+                let mut got = Ok(usize::MAX);
+                let mut fed = 0;
+                for part in [&input[..i], &input[i..j], &input[j..]] {
+                    match p.feed(part) {
+                        Err(e) => {
+                            got = Err(e);
+                            break;
+                        }
+                        Ok(Fed::Complete { used }) if got == Ok(usize::MAX) => {
+                            got = Ok(fed + used);
+                        }
+                        Ok(_) => {}
+                    }
+                    fed += part.len();
+                    assert!(p.buffered() <= p.capacity());
+                }
+                assert_eq!(got, expected, "split {i}/{j}");
+            }
+        }
+        let mut p = Parser::new(Options::default());
+        let mut got = Ok(usize::MAX);
+        for (k, b) in input.iter().enumerate() {
+            match p.feed(core::slice::from_ref(b)) {
+                Err(e) => {
+                    got = Err(e);
+                    break;
+                }
+                Ok(Fed::Complete { used: 1 }) => got = Ok(k + 1),
+                Ok(Fed::NeedMore(n)) => assert!(n >= 1),
+                Ok(_) => {}
+            }
+        }
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn splits_agree() {
+        let mut v1 = V1.to_vec();
+        v1.extend_from_slice(b"GET / HTTP/1.0\r\n");
+        same_for_every_split(&v1);
+        same_for_every_split(b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 22x2\r\n");
+        same_for_every_split(b"PROXY UNKNOWN\r\n");
+        let mut v2 = crate::v2::SIGNATURE.to_vec();
+        v2.extend_from_slice(&[
+            0x21, 0x11, 0, 15, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2, 4, 0, 0,
+        ]);
+        v2.extend_from_slice(b"payload");
+        same_for_every_split(&v2);
+        v2[13] = 0x19;
+        same_for_every_split(&v2);
+    }
+
+    #[test]
+    fn stays_failed_and_buffers_nothing_more() {
+        let mut p = Parser::new(Options::default());
+        let e = p.feed(b"PROXY TCP4 1.2.3.4x").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::V1Address);
+        assert_eq!(p.feed(b"anything"), Err(e));
+        assert_eq!(p.buffered(), 0);
+    }
+
+    #[test]
+    fn never_buffers_beyond_the_cap() {
+        let mut p = Parser::new(Options::default());
+        let mut line = b"PROXY UNKNOWN ".to_vec();
+        line.resize(100, b'a');
+        assert!(matches!(p.feed(&line), Ok(Fed::NeedMore(_))));
+        let e = p.feed(&[b'a'; 10_000]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::V1TooLong);
+    }
+
+    #[test]
+    fn needed_is_exact_for_v2_after_the_prefix() {
+        let mut p = Parser::new(Options::default());
+        let mut v2 = crate::v2::SIGNATURE.to_vec();
+        v2.extend_from_slice(&[0x20, 0x00, 0, 100]);
+        assert_eq!(p.feed(&v2), Ok(Fed::NeedMore(100)));
+        assert_eq!(p.needed(), 100);
+        assert_eq!(p.feed(&[0; 99]), Ok(Fed::NeedMore(1)));
+        assert_eq!(p.feed(&[0; 5]), Ok(Fed::Complete { used: 1 }));
+        assert_eq!(p.needed(), 0);
+        assert_eq!(p.header().unwrap().0.len(), 116);
+    }
+}

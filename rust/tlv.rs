@@ -1,0 +1,342 @@
+//! v2 TLVs (SPEC rules 30-40, D4): type constants, the strict walk done at parse time, a lazy
+//! iterator over validated TLVs, and typed views of SSL and the cloud vendors' values.
+
+use crate::error::{ErrorKind, ParseError};
+
+/// 0x01: application protocol (ALPN).
+pub const ALPN: u8 = 0x01;
+/// 0x02: host name the client asked for (SNI).
+pub const AUTHORITY: u8 = 0x02;
+/// 0x03: CRC32C of the whole header.
+pub const CRC32C: u8 = 0x03;
+/// 0x04: padding, ignored.
+pub const NOOP: u8 = 0x04;
+/// 0x05: opaque connection id, at most 128 bytes.
+pub const UNIQUE_ID: u8 = 0x05;
+/// 0x20: TLS details: `client` (1 B), `verify` (4 B), then sub-TLVs.
+pub const SSL: u8 = 0x20;
+/// 0x21: SSL sub-TLV, TLS version.
+pub const SSL_VERSION: u8 = 0x21;
+/// 0x22: SSL sub-TLV, client certificate Common Name.
+pub const SSL_CN: u8 = 0x22;
+/// 0x23: SSL sub-TLV, cipher.
+pub const SSL_CIPHER: u8 = 0x23;
+/// 0x24: SSL sub-TLV, frontend certificate signature algorithm.
+pub const SSL_SIG_ALG: u8 = 0x24;
+/// 0x25: SSL sub-TLV, frontend certificate key algorithm.
+pub const SSL_KEY_ALG: u8 = 0x25;
+/// 0x26: SSL sub-TLV, key-exchange group.
+pub const SSL_GROUP: u8 = 0x26;
+/// 0x27: SSL sub-TLV, signature scheme.
+pub const SSL_SIG_SCHEME: u8 = 0x27;
+/// 0x28: SSL sub-TLV, DER client certificate.
+pub const SSL_CLIENT_CERT: u8 = 0x28;
+/// 0x30: network namespace.
+pub const NETNS: u8 = 0x30;
+/// 0xE0: first custom type; GCP Private Service Connect uses it for pscConnectionId.
+pub const GCP: u8 = 0xE0;
+/// 0xEA: AWS; subtype 0x01 carries the VPC endpoint id.
+pub const AWS: u8 = 0xEA;
+/// 0xEE: Azure; subtype 0x01 carries the Private Link LINKID.
+pub const AZURE: u8 = 0xEE;
+
+/// `client` bit: the client connected over TLS.
+pub const CLIENT_SSL: u8 = 0x01;
+/// `client` bit: a client certificate was presented on this connection.
+pub const CLIENT_CERT_CONN: u8 = 0x02;
+/// `client` bit: a client certificate was presented in this TLS session.
+pub const CLIENT_CERT_SESS: u8 = 0x04;
+
+/// Most bytes the spec allows in UNIQUE_ID (rule 36).
+pub const MAX_UNIQUE_ID: usize = 128;
+
+/// One TLV as it stands in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tlv<'a> {
+    /// The type byte.
+    pub kind: u8,
+    /// The value.
+    pub value: &'a [u8],
+    /// Offset of the TLV's type byte in the header.
+    pub offset: usize,
+}
+
+/// Iterator over TLVs in wire order. Over a region that [`validate`] accepted it yields every
+/// TLV; over anything else it stops at the first one that does not fit.
+#[derive(Debug, Clone)]
+pub struct Tlvs<'a> {
+    rest: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Tlvs<'a> {
+    /// TLVs in `region`, which starts at `offset` in the header (offsets are reported from it).
+    #[must_use]
+    pub const fn new(region: &'a [u8], offset: usize) -> Self {
+        Self {
+            rest: region,
+            offset,
+        }
+    }
+}
+
+impl<'a> Iterator for Tlvs<'a> {
+    type Item = Tlv<'a>;
+
+    fn next(&mut self) -> Option<Tlv<'a>> {
+        let (&[kind, hi, lo], after) = self.rest.split_first_chunk::<3>()?;
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let value = after.get(..len)?;
+        let tlv = Tlv {
+            kind,
+            value,
+            offset: self.offset,
+        };
+        self.rest = &after[len..];
+        self.offset += 3 + len;
+        Some(tlv)
+    }
+}
+
+/// Walks the TLVs of `region` (at `offset` in the header) strictly (D4): each must fit, the
+/// last must end exactly at the end, and known types must have a valid length (with
+/// `haproxy_limits`, also HAProxy's caps: AUTHORITY <= 255, any value <= 1024). Returns the
+/// offsets of CRC32C values, for verification.
+///
+/// # Errors
+/// `TlvTruncated` or `TlvLength` at the offending TLV.
+pub fn validate(
+    region: &[u8],
+    offset: usize,
+    haproxy_limits: bool,
+) -> Result<CrcFields, ParseError> {
+    let mut crcs = CrcFields::default();
+    let mut pos = 0;
+    while pos < region.len() {
+        let at = offset + pos;
+        let Some(&[kind, hi, lo]) = region.get(pos..pos + 3).and_then(|s| s.first_chunk::<3>())
+        else {
+            return Err(ParseError::new(ErrorKind::TlvTruncated, at));
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let Some(value) = region.get(pos + 3..pos + 3 + len) else {
+            return Err(ParseError::new(ErrorKind::TlvTruncated, at + 1));
+        };
+        check_length(kind, value, haproxy_limits)
+            .map_err(|()| ParseError::new(ErrorKind::TlvLength, at + 1))?;
+        if kind == CRC32C {
+            crcs.push(at + 3);
+        }
+        pos += 3 + len;
+    }
+    Ok(crcs)
+}
+
+/// Whether the TLVs of `region` frame exactly (each fits, the last ends at the end) and pass
+/// [`validate`]'s type checks. Used to choose where a LOCAL header's TLVs start (D3).
+#[must_use]
+pub fn frames(region: &[u8], haproxy_limits: bool) -> bool {
+    validate(region, 0, haproxy_limits).is_ok()
+}
+
+fn check_length(kind: u8, value: &[u8], haproxy_limits: bool) -> Result<(), ()> {
+    let ok = match kind {
+        CRC32C => value.len() == 4,
+        UNIQUE_ID => value.len() <= MAX_UNIQUE_ID,
+        SSL => value.len() >= 5 && frames(&value[5..], false),
+        AUTHORITY if haproxy_limits => value.len() <= 255,
+        _ => true,
+    };
+    if ok && !(haproxy_limits && value.len() > 1024) {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// Offsets of the 4-byte values of the CRC32C TLVs found (at most a few are kept; a header with
+/// more than four CRC32C TLVs fails verification).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrcFields {
+    offsets: [usize; 4],
+    count: usize,
+}
+
+impl CrcFields {
+    fn push(&mut self, offset: usize) {
+        if let Some(slot) = self.offsets.get_mut(self.count) {
+            *slot = offset;
+        }
+        self.count += 1;
+    }
+
+    /// The offsets kept, and whether every CRC32C TLV was kept.
+    #[must_use]
+    pub fn offsets(&self) -> (&[usize], bool) {
+        let kept = self.count.min(self.offsets.len());
+        (&self.offsets[..kept], self.count <= self.offsets.len())
+    }
+}
+
+/// The SSL TLV's value (rule 37): packed `client` (u8), `verify` (u32 BE), then sub-TLVs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ssl<'a> {
+    /// The PP2_CLIENT_* bits.
+    pub client: u8,
+    /// 0 when a client certificate was presented and verified.
+    pub verify: u32,
+    sub: &'a [u8],
+    sub_offset: usize,
+}
+
+impl<'a> Ssl<'a> {
+    /// Decodes an SSL TLV value; `None` if it is shorter than 5 bytes.
+    #[must_use]
+    pub fn new(value: &'a [u8]) -> Option<Self> {
+        let (&[client, a, b, c, d], sub) = value.split_first_chunk::<5>()?;
+        Some(Self {
+            client,
+            verify: u32::from_be_bytes([a, b, c, d]),
+            sub,
+            sub_offset: 5,
+        })
+    }
+
+    /// The sub-TLVs (offsets relative to the SSL value).
+    #[must_use]
+    pub fn tlvs(&self) -> Tlvs<'a> {
+        Tlvs::new(self.sub, self.sub_offset)
+    }
+
+    /// The first sub-TLV of type `kind`.
+    #[must_use]
+    pub fn get(&self, kind: u8) -> Option<&'a [u8]> {
+        self.tlvs().find(|t| t.kind == kind).map(|t| t.value)
+    }
+
+    /// A CERT bit is set and `verify` is 0. HAProxy zero-fills `verify` when no certificate
+    /// was used, so `verify == 0` alone does not mean verified (rule 37).
+    #[must_use]
+    pub const fn client_cert_verified(&self) -> bool {
+        self.client & (CLIENT_CERT_CONN | CLIENT_CERT_SESS) != 0 && self.verify == 0
+    }
+}
+
+/// AWS VPC endpoint id: TLV 0xEA whose value starts with subtype 0x01.
+#[must_use]
+pub fn aws_vpce_id(value: &[u8]) -> Option<&[u8]> {
+    match value.split_first() {
+        Some((0x01, id)) => Some(id),
+        _ => None,
+    }
+}
+
+/// Azure Private Link LINKID: TLV 0xEE of exactly 5 bytes, subtype 0x01, u32 little-endian.
+#[must_use]
+pub fn azure_link_id(value: &[u8]) -> Option<u32> {
+    match value {
+        &[0x01, a, b, c, d] => Some(u32::from_le_bytes([a, b, c, d])),
+        _ => None,
+    }
+}
+
+/// GCP pscConnectionId: TLV 0xE0 of exactly 8 bytes, u64 big-endian (no subtype).
+#[must_use]
+pub fn gcp_psc_connection_id(value: &[u8]) -> Option<u64> {
+    value.try_into().ok().map(u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_in_wire_order_with_duplicates() {
+        let region = [1, 0, 2, b'h', b'2', 0xE1, 0, 0, 1, 0, 1, b'x'];
+        assert!(validate(&region, 40, false).is_ok());
+        let all: Vec<_> = Tlvs::new(&region, 40).collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            (all[0].kind, all[0].value, all[0].offset),
+            (1, &b"h2"[..], 40)
+        );
+        assert_eq!(
+            (all[1].kind, all[1].value, all[1].offset),
+            (0xE1, &b""[..], 45)
+        );
+        assert_eq!((all[2].kind, all[2].value), (1, &b"x"[..]));
+    }
+
+    #[test]
+    fn d4_tlv_crossing_the_end_is_an_error() {
+        // Declared 200 bytes, 3 present: a peer bug (PEERS.md, proxy-protocol).
+        let region = [0xE1, 0, 200, 1, 2, 3];
+        let e = validate(&region, 28, false).unwrap_err();
+        assert_eq!((e.kind, e.offset), (ErrorKind::TlvTruncated, 29));
+        // A lone type byte or two bytes of a TLV header.
+        assert_eq!(validate(&[1], 28, false).unwrap_err().offset, 28);
+        assert_eq!(validate(&[1, 0], 28, false).unwrap_err().offset, 28);
+    }
+
+    #[test]
+    fn d4_zero_length_final_tlv_is_kept() {
+        let region = [NOOP, 0, 0];
+        assert!(validate(&region, 0, false).is_ok());
+        assert_eq!(Tlvs::new(&region, 0).count(), 1);
+    }
+
+    #[test]
+    fn d4_typed_lengths() {
+        let lim = false;
+        assert!(validate(&[CRC32C, 0, 3, 0, 0, 0], 0, lim).is_err());
+        assert!(validate(&[CRC32C, 0, 4, 0, 0, 0, 0], 0, lim).is_ok());
+        assert!(validate(&[SSL, 0, 4, 0, 0, 0, 0], 0, lim).is_err());
+        assert!(validate(&[SSL, 0, 5, 1, 0, 0, 0, 0], 0, lim).is_ok());
+        // SSL sub-TLVs must frame exactly.
+        assert!(validate(&[SSL, 0, 7, 1, 0, 0, 0, 0, 0x21, 0], 0, lim).is_err());
+        let mut uid = vec![UNIQUE_ID, 0, 129];
+        uid.extend([7; 129]);
+        assert!(validate(&uid, 0, lim).is_err());
+        uid[2] = 128;
+        uid.pop();
+        assert!(validate(&uid, 0, lim).is_ok());
+    }
+
+    #[test]
+    fn haproxy_limits_are_opt_in() {
+        let mut auth = vec![AUTHORITY, 1, 0];
+        auth.extend([b'a'; 256]);
+        assert!(validate(&auth, 0, false).is_ok());
+        assert!(validate(&auth, 0, true).is_err());
+    }
+
+    #[test]
+    fn ssl_verified_needs_a_cert_bit() {
+        let s = Ssl::new(&[CLIENT_SSL, 0, 0, 0, 0]).unwrap();
+        assert!(!s.client_cert_verified());
+        let s = Ssl::new(&[CLIENT_SSL | CLIENT_CERT_CONN, 0, 0, 0, 0]).unwrap();
+        assert!(s.client_cert_verified());
+        let s = Ssl::new(&[CLIENT_SSL | CLIENT_CERT_CONN, 0, 0, 0, 1]).unwrap();
+        assert!(!s.client_cert_verified());
+        assert!(Ssl::new(&[1, 0, 0, 0]).is_none());
+    }
+
+    #[test]
+    fn vendor_values() {
+        assert_eq!(
+            aws_vpce_id(b"\x01vpce-08d2bf15fac5001c9"),
+            Some(&b"vpce-08d2bf15fac5001c9"[..])
+        );
+        assert_eq!(aws_vpce_id(b"\x02x"), None);
+        assert_eq!(
+            azure_link_id(&[1, 0x78, 0x56, 0x34, 0x12]),
+            Some(0x1234_5678)
+        );
+        assert_eq!(azure_link_id(&[1, 0, 0, 0]), None);
+        assert_eq!(
+            gcp_psc_connection_id(&[0, 0, 0, 0, 0, 0, 1, 2]),
+            Some(0x102)
+        );
+        assert_eq!(gcp_psc_connection_id(&[0; 7]), None);
+    }
+}

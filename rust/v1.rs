@@ -1,0 +1,580 @@
+//! v1: the text line (SPEC §2.1, rules 8-17, D1, D5, D6).
+//!
+//! Strategy: one left-to-right pass that validates every byte as it arrives, so a prefix is
+//! reported `Partial` only while some completion of it is a valid line, and an error names
+//! the first byte that no valid line could have (D1). A line is at most 107 bytes, so the
+//! streaming parser simply re-runs this pass over its buffer.
+
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::str::FromStr;
+use std::io::Write as _;
+
+use crate::error::{BuildError, ErrorKind, ParseError};
+use crate::header::{Addresses, Command, Family, Layout, Protocol};
+use crate::{Endpoints, Status};
+
+/// The longest v1 line, CRLF included (rule 14).
+pub const MAX_LEN: usize = 107;
+/// The shortest v1 line: `PROXY UNKNOWN\r\n`.
+pub const MIN_LEN: usize = 15;
+const MIN_TCP4: usize = "PROXY TCP4 0.0.0.0 0.0.0.0 0 0\r\n".len();
+const MIN_TCP6: usize = "PROXY TCP6 :: :: 0 0\r\n".len();
+/// Longest IPv6 text: 6 groups of 4 hex digits and a dotted quad.
+const MAX_V6_TEXT: usize = 45;
+
+/// Why the pass stopped early.
+enum Stop {
+    /// Ran out of input; the line is at least this long.
+    Partial(usize),
+    Error(ParseError),
+}
+
+type Step<T> = Result<T, Stop>;
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Lower bound on the whole line's length, from what is known so far.
+    min_total: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Step<u8> {
+        self.buf
+            .get(self.pos)
+            .copied()
+            .ok_or(Stop::Partial(self.min_total))
+    }
+
+    fn fail<T>(&self, kind: ErrorKind) -> Step<T> {
+        Err(Stop::Error(ParseError::new(kind, self.pos)))
+    }
+
+    /// Consumes `lit` byte by byte; a mismatch is `kind` at that byte.
+    fn literal(&mut self, lit: &[u8], kind: ErrorKind) -> Step<()> {
+        for &want in lit {
+            if self.peek()? != want {
+                return self.fail(kind);
+            }
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
+    /// Consumes `b"\r\n"`: a lone CR or LF is never an end of line (rule 13).
+    fn crlf(&mut self) -> Step<()> {
+        self.literal(b"\r\n", ErrorKind::V1Syntax)
+    }
+
+    /// Dotted-quad IPv4 without leading zeros (rule 10), ending at the byte `end`.
+    fn ipv4(&mut self, end: u8) -> Step<Ipv4Addr> {
+        let mut octets = [0u8; 4];
+        for (i, octet) in octets.iter_mut().enumerate() {
+            let mut value: u32 = 0;
+            let mut digits = 0;
+            loop {
+                let b = self.peek()?;
+                if b.is_ascii_digit() {
+                    if digits == 1 && value == 0 {
+                        return self.fail(ErrorKind::V1Address); // leading zero
+                    }
+                    value = value * 10 + u32::from(b - b'0');
+                    if value > 255 {
+                        return self.fail(ErrorKind::V1Address);
+                    }
+                    digits += 1;
+                    self.pos += 1;
+                } else if digits > 0 && ((i < 3 && b == b'.') || (i == 3 && b == end)) {
+                    *octet = value as u8;
+                    if i < 3 {
+                        self.pos += 1;
+                    }
+                    break;
+                } else {
+                    return self.fail(ErrorKind::V1Address);
+                }
+            }
+        }
+        Ok(Ipv4Addr::from(octets))
+    }
+
+    /// IPv6 text (rule 11, D6), ending at the byte `end`. Impossible prefixes fail at the byte
+    /// that makes them so; the whole text is then checked by `Ipv6Addr::from_str`.
+    fn ipv6(&mut self, end: u8) -> Step<Ipv6Addr> {
+        let start = self.pos;
+        let mut groups = 0usize; // hex groups ended by ':'
+        let mut run = 0usize; // characters since the last ':' or '.'
+        let mut run_decimal = true;
+        let mut run_value: u32 = 0;
+        let mut colons = 0usize; // consecutive ':' just read
+        let mut double = false;
+        let mut dots = 0usize;
+        loop {
+            let b = self.peek()?;
+            if self.pos - start >= MAX_V6_TEXT && b != end {
+                return self.fail(ErrorKind::V1Address);
+            }
+            match b {
+                b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                    let decimal = b.is_ascii_digit();
+                    if colons == 1 && self.pos == start + 1 {
+                        return self.fail(ErrorKind::V1Address); // ":x" at the start
+                    }
+                    if dots > 0 {
+                        if !decimal || (run == 1 && run_value == 0) {
+                            return self.fail(ErrorKind::V1Address);
+                        }
+                        run_value = run_value * 10 + u32::from(b - b'0');
+                        if run_value > 255 {
+                            return self.fail(ErrorKind::V1Address);
+                        }
+                    } else {
+                        if run == 4 {
+                            return self.fail(ErrorKind::V1Address);
+                        }
+                        run_decimal &= decimal;
+                        if decimal {
+                            run_value = run_value * 10 + u32::from(b - b'0');
+                        }
+                    }
+                    run += 1;
+                    colons = 0;
+                }
+                b':' => {
+                    if dots > 0 || colons == 2 || (colons == 1 && double) {
+                        return self.fail(ErrorKind::V1Address);
+                    }
+                    if colons == 1 {
+                        double = true;
+                    } else if run > 0 {
+                        groups += 1;
+                        if groups > if double { 6 } else { 7 } {
+                            return self.fail(ErrorKind::V1Address);
+                        }
+                    } else if self.pos != start {
+                        return self.fail(ErrorKind::V1Address);
+                    }
+                    colons += 1;
+                    run = 0;
+                    run_decimal = true;
+                    run_value = 0;
+                }
+                b'.' => {
+                    // Only after at least one ':' (D6: plain IPv4 text is not IPv6), and the
+                    // dotted quad must fit in the last 32 bits.
+                    let first = dots == 0;
+                    let octet_ok = run > 0
+                        && if first {
+                            run_decimal
+                                && run <= 3
+                                && run_value <= 255
+                                && !(run > 1 && self.first_of_run_is_zero(run))
+                        } else {
+                            true
+                        };
+                    let room = !first || (self.pos > start && groups + usize::from(double) <= 6);
+                    let seen_colon = self.buf[start..self.pos].contains(&b':');
+                    if !octet_ok || !room || !seen_colon || dots == 3 {
+                        return self.fail(ErrorKind::V1Address);
+                    }
+                    dots += 1;
+                    run = 0;
+                    run_value = 0;
+                    colons = 0;
+                }
+                _ if b == end && self.pos > start => break,
+                _ => return self.fail(ErrorKind::V1Address),
+            }
+            self.pos += 1;
+        }
+        let text = core::str::from_utf8(&self.buf[start..self.pos]).ok();
+        match text.and_then(|t| Ipv6Addr::from_str(t).ok()) {
+            Some(addr) => Ok(addr),
+            None => self.fail(ErrorKind::V1Address),
+        }
+    }
+
+    fn first_of_run_is_zero(&self, run: usize) -> bool {
+        self.buf.get(self.pos - run) == Some(&b'0')
+    }
+
+    /// Decimal port 0-65535 without leading zeros (rule 12), ending at the byte `end`.
+    fn port(&mut self, end: u8) -> Step<u16> {
+        let mut value: u32 = 0;
+        let mut digits = 0;
+        loop {
+            let b = self.peek()?;
+            if b.is_ascii_digit() {
+                if digits == 1 && value == 0 {
+                    return self.fail(ErrorKind::V1Port);
+                }
+                value = value * 10 + u32::from(b - b'0');
+                if value > 65535 {
+                    return self.fail(ErrorKind::V1Port);
+                }
+                digits += 1;
+                self.pos += 1;
+            } else if digits > 0 && b == end {
+                return Ok(value as u16);
+            } else if digits > 0 && matches!(b, b' ' | b'\r' | b'\n') {
+                return self.fail(ErrorKind::V1Syntax); // a delimiter, but not this one
+            } else {
+                return self.fail(ErrorKind::V1Port);
+            }
+        }
+    }
+
+    /// `SP src SP dst SP sport SP dport CRLF` after the protocol token.
+    fn tcp<A>(&mut self, addr: impl Fn(&mut Self, u8) -> Step<A>) -> Step<(A, A, u16, u16)> {
+        let src = addr(self, b' ')?;
+        self.pos += 1;
+        let dst = addr(self, b' ')?;
+        self.pos += 1;
+        let sport = self.port(b' ')?;
+        self.pos += 1;
+        let dport = self.port(b'\r')?;
+        self.crlf()?;
+        Ok((src, dst, sport, dport))
+    }
+
+    /// After `UNKNOWN`: CRLF, or a space and anything but a lone CR or LF up to CRLF, the LF
+    /// at index 106 at the latest (rules 9, 14, D5). `short_only`: HAProxy's form only.
+    fn unknown_rest(&mut self, short_only: bool) -> Step<()> {
+        match self.peek()? {
+            b'\r' => return self.crlf(),
+            b' ' if !short_only => self.pos += 1,
+            _ => return self.fail(ErrorKind::V1Syntax),
+        }
+        loop {
+            self.min_total = self.min_total.max(self.pos + 2);
+            match self.peek()? {
+                b'\r' if self.pos + 1 < MAX_LEN => return self.crlf(),
+                b'\n' => return self.fail(ErrorKind::V1Syntax),
+                _ if self.pos + 2 < MAX_LEN => self.pos += 1,
+                _ => return self.fail(ErrorKind::V1TooLong),
+            }
+        }
+    }
+}
+
+/// Parses a v1 line at the start of `buf`. `short_unknown_only` rejects anything after
+/// `UNKNOWN` but CRLF (HAProxy's behaviour, rule 45).
+///
+/// # Errors
+/// The first byte no valid line could have, with its kind.
+pub fn parse(buf: &[u8], short_unknown_only: bool) -> Result<Status<Layout>, ParseError> {
+    let mut c = Cursor {
+        buf,
+        pos: 0,
+        min_total: MIN_LEN,
+    };
+    match parse_line(&mut c, short_unknown_only) {
+        Ok(layout) => Ok(Status::Complete {
+            consumed: layout.len as usize,
+            header: layout,
+        }),
+        Err(Stop::Partial(min_total)) => Ok(Status::Partial {
+            needed: min_total.saturating_sub(buf.len()).max(1),
+        }),
+        Err(Stop::Error(e)) => Err(e),
+    }
+}
+
+fn parse_line(c: &mut Cursor<'_>, short_unknown_only: bool) -> Step<Layout> {
+    c.literal(b"PROXY", ErrorKind::NotProxyProtocol)?;
+    c.literal(b" ", ErrorKind::V1Syntax)?;
+    let (family, addresses) = match c.peek()? {
+        b'T' => {
+            c.literal(b"TCP", ErrorKind::V1Protocol)?;
+            match c.peek()? {
+                b'4' => {
+                    c.min_total = MIN_TCP4;
+                    c.pos += 1;
+                    c.literal(b" ", ErrorKind::V1Protocol)?;
+                    let (s, d, sp, dp) = c.tcp(Cursor::ipv4)?;
+                    let (src, dst) = (SocketAddrV4::new(s, sp), SocketAddrV4::new(d, dp));
+                    (Family::Inet, Addresses::V4 { src, dst })
+                }
+                b'6' => {
+                    c.min_total = MIN_TCP6;
+                    c.pos += 1;
+                    c.literal(b" ", ErrorKind::V1Protocol)?;
+                    let (s, d, sp, dp) = c.tcp(Cursor::ipv6)?;
+                    let src = SocketAddrV6::new(s, sp, 0, 0);
+                    let dst = SocketAddrV6::new(d, dp, 0, 0);
+                    (Family::Inet6, Addresses::V6 { src, dst })
+                }
+                _ => return c.fail(ErrorKind::V1Protocol),
+            }
+        }
+        b'U' => {
+            c.literal(b"UNKNOWN", ErrorKind::V1Protocol)?;
+            c.unknown_rest(short_unknown_only)?;
+            (Family::Unspec, Addresses::None)
+        }
+        _ => return c.fail(ErrorKind::V1Protocol),
+    };
+    let protocol = if family == Family::Unspec {
+        Protocol::Unspec
+    } else {
+        Protocol::Stream
+    };
+    let len = c.pos as u32;
+    Ok(Layout {
+        version: 1,
+        command: Command::Proxy,
+        family,
+        protocol,
+        addresses,
+        tlv_start: len,
+        len,
+    })
+}
+
+/// Appends the v1 line for `ends` to `out`: `TCP4`/`TCP6` for IP addresses, `UNKNOWN` for
+/// none. IPv6 is written in canonical form (D8).
+///
+/// # Errors
+/// Mixed families, or UNIX addresses (v1 carries only TCP over IP).
+pub fn write(out: &mut Vec<u8>, ends: &Endpoints<'_>) -> Result<(), BuildError> {
+    match ends {
+        Endpoints::None => out.extend_from_slice(b"PROXY UNKNOWN\r\n"),
+        Endpoints::Inet(SocketAddr::V4(s), SocketAddr::V4(d)) => {
+            // Writing to a Vec cannot fail.
+            let _ = write!(
+                out,
+                "PROXY TCP4 {} {} {} {}\r\n",
+                s.ip(),
+                d.ip(),
+                s.port(),
+                d.port()
+            );
+        }
+        Endpoints::Inet(SocketAddr::V6(s), SocketAddr::V6(d)) => {
+            let _ = write!(
+                out,
+                "PROXY TCP6 {} {} {} {}\r\n",
+                s.ip(),
+                d.ip(),
+                s.port(),
+                d.port()
+            );
+        }
+        Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
+        Endpoints::Unix(..) => return Err(BuildError::V1Family),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(line: &[u8]) -> Layout {
+        match parse(line, false) {
+            Ok(Status::Complete { header, consumed }) => {
+                assert_eq!(consumed, line.len());
+                header
+            }
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(line)),
+        }
+    }
+
+    fn err(line: &[u8]) -> (ErrorKind, usize) {
+        match parse(line, false) {
+            Err(e) => (e.kind, e.offset),
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(line)),
+        }
+    }
+
+    /// Every proper prefix of a valid line is Partial with a needed that never overshoots.
+    fn prefixes_partial(line: &[u8]) {
+        for n in 0..line.len() {
+            match parse(&line[..n], false) {
+                Ok(Status::Partial { needed }) => assert!(needed >= 1 && n + needed <= line.len()),
+                other => panic!(
+                    "prefix {n} of {:?}: {other:?}",
+                    String::from_utf8_lossy(line)
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn rule8_tcp4_tcp6_unknown() {
+        let l = ok(b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
+        assert_eq!(l.family, Family::Inet);
+        assert_eq!(
+            l.addresses,
+            Addresses::V4 {
+                src: "192.168.0.1:56324".parse().unwrap(),
+                dst: "192.168.0.11:443".parse().unwrap()
+            }
+        );
+        let l = ok(b"PROXY TCP6 2001:db8::1 ::ffff:10.0.0.1 0 65535\r\n");
+        assert_eq!(l.family, Family::Inet6);
+        let l = ok(b"PROXY UNKNOWN\r\n");
+        assert_eq!(
+            (l.family, l.protocol, l.addresses),
+            (Family::Unspec, Protocol::Unspec, Addresses::None)
+        );
+        for line in [
+            &b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"[..],
+            b"PROXY TCP6 2001:db8::1 ::ffff:10.0.0.1 0 65535\r\n",
+            b"PROXY UNKNOWN\r\n",
+            b"PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n",
+        ] {
+            prefixes_partial(line);
+        }
+    }
+
+    #[test]
+    fn rule14_longest_lines() {
+        let v6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        let tcp6 = format!("PROXY TCP6 {v6} {v6} 65535 65535\r\n");
+        assert_eq!(tcp6.len(), 104);
+        ok(tcp6.as_bytes());
+        let unknown = format!("PROXY UNKNOWN {v6} {v6} 65535 65535\r\n");
+        assert_eq!(unknown.len(), 107);
+        ok(unknown.as_bytes());
+        // One byte more: the LF would be at index 107.
+        let over = format!("PROXY UNKNOWN {v6} {v6} 65535 655350\r\n");
+        assert_eq!(err(over.as_bytes()), (ErrorKind::V1TooLong, 105));
+        let mut long = b"PROXY UNKNOWN ".to_vec();
+        long.resize(200, b'x');
+        assert_eq!(err(&long), (ErrorKind::V1TooLong, 105));
+    }
+
+    #[test]
+    fn d1_rejects_at_the_first_impossible_byte() {
+        assert_eq!(err(b"GET / HTTP/1.1"), (ErrorKind::NotProxyProtocol, 0));
+        assert_eq!(err(b"PRX"), (ErrorKind::NotProxyProtocol, 2));
+        assert_eq!(err(b"PROXY."), (ErrorKind::V1Syntax, 5));
+        assert_eq!(err(b"PROXY ."), (ErrorKind::V1Protocol, 6));
+        assert_eq!(err(b"PROXY TCP5"), (ErrorKind::V1Protocol, 9));
+        assert_eq!(err(b"PROXY TCP4  "), (ErrorKind::V1Address, 11));
+        assert_eq!(err(b"PROXY UNKNOWNX"), (ErrorKind::V1Syntax, 13));
+        assert_eq!(
+            err(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"),
+            (ErrorKind::V1Syntax, 30)
+        );
+        assert_eq!(
+            err(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r"),
+            (ErrorKind::V1Syntax, 31)
+        );
+    }
+
+    #[test]
+    fn rule10_ipv4_strict() {
+        for (line, at) in [
+            (&b"PROXY TCP4 01.2.3.4 "[..], 12),
+            (b"PROXY TCP4 256.", 13),
+            (b"PROXY TCP4 1.2.3 ", 16),
+            (b"PROXY TCP4 1.2.3.4.", 18),
+            (b"PROXY TCP4 1..", 13),
+            (b"PROXY TCP4 ::1 ", 11),
+            (b"PROXY TCP4 1.2.3.4 5.6.7.8x", 26),
+        ] {
+            assert_eq!(
+                err(line),
+                (ErrorKind::V1Address, at),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        ok(b"PROXY TCP4 0.0.0.0 255.255.255.255 0 0\r\n");
+    }
+
+    #[test]
+    fn rule11_d6_ipv6_strict() {
+        for line in [
+            &b"PROXY TCP6 fe80::1%eth0 "[..],
+            b"PROXY TCP6 1.2.3.4 ",
+            b"PROXY TCP6 1:2:3:4:5:6:7:8:9 ",
+            b"PROXY TCP6 1::2::3 ",
+            b"PROXY TCP6 ::: ",
+            b"PROXY TCP6 12345:: ",
+            b"PROXY TCP6 :1 ",
+            b"PROXY TCP6 ::ffff:01.2.3.4 ",
+            b"PROXY TCP6 ::ffff:1.2.3.4.5 ",
+            b"PROXY TCP6 ::ffff:1.2.3 ",
+            b"PROXY TCP6 1:2:3:4:5:6:7 ",
+            b"PROXY TCP6 g:: ",
+        ] {
+            assert_eq!(
+                err(line).0,
+                ErrorKind::V1Address,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert_eq!(err(b"PROXY TCP6 fe80::1%"), (ErrorKind::V1Address, 18));
+        assert_eq!(err(b"PROXY TCP6 1.2"), (ErrorKind::V1Address, 12));
+        assert_eq!(err(b"PROXY TCP6 1::2::"), (ErrorKind::V1Address, 16));
+        for addr in [
+            "::",
+            "::1",
+            "1::",
+            "FE80::A",
+            "1:2:3:4:5:6:7:8",
+            "::ffff:1.2.3.4",
+            "1:2:3:4:5:6:1.2.3.4",
+            "0001:db8::",
+        ] {
+            ok(format!("PROXY TCP6 {addr} ::1 1 2\r\n").as_bytes());
+        }
+    }
+
+    #[test]
+    fn rule12_ports_strict() {
+        for (line, at) in [
+            (&b"PROXY TCP4 1.2.3.4 5.6.7.8 +80 "[..], 27),
+            (b"PROXY TCP4 1.2.3.4 5.6.7.8 080 ", 28),
+            (b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 ", 31),
+            (b"PROXY TCP4 1.2.3.4 5.6.7.8 5_6 ", 28),
+            (b"PROXY TCP4 1.2.3.4 5.6.7.8 1  ", 29),
+        ] {
+            assert_eq!(
+                err(line),
+                (ErrorKind::V1Port, at),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn d5_unknown_trailing_and_haproxy_short_form() {
+        ok(b"PROXY UNKNOWN whatever \x00 bytes\r\n");
+        assert_eq!(err(b"PROXY UNKNOWN a\nb\r\n"), (ErrorKind::V1Syntax, 15));
+        assert_eq!(err(b"PROXY UNKNOWN a\rb"), (ErrorKind::V1Syntax, 16));
+        assert!(matches!(
+            parse(b"PROXY UNKNOWN\r\n", true),
+            Ok(Status::Complete { .. })
+        ));
+        assert_eq!(parse(b"PROXY UNKNOWN x\r\n", true).unwrap_err().offset, 13);
+    }
+
+    #[test]
+    fn payload_after_the_line_is_left_alone() {
+        let s = parse(b"PROXY UNKNOWN\r\nGET / HTTP/1.1\r\n", false).unwrap();
+        assert!(matches!(s, Status::Complete { consumed: 15, .. }));
+    }
+
+    #[test]
+    fn write_roundtrip() {
+        let mut out = Vec::new();
+        let ends = Endpoints::Inet(
+            "[2001:db8:0::1]:80".parse().unwrap(),
+            "[::ffff:1.2.3.4]:443".parse().unwrap(),
+        );
+        write(&mut out, &ends).unwrap();
+        assert_eq!(out, b"PROXY TCP6 2001:db8::1 ::ffff:1.2.3.4 80 443\r\n");
+        ok(&out);
+        out.clear();
+        write(&mut out, &Endpoints::None).unwrap();
+        assert_eq!(out, b"PROXY UNKNOWN\r\n");
+        let mixed = Endpoints::Inet("1.2.3.4:1".parse().unwrap(), "[::1]:2".parse().unwrap());
+        assert_eq!(write(&mut out, &mixed), Err(BuildError::MixedFamilies));
+    }
+}

@@ -1,0 +1,509 @@
+//! v2: the binary header (SPEC §2.2, rules 18-31, D1-D4, D7).
+//!
+//! Layout: 12-byte signature, version|command, family|protocol, big-endian length of the
+//! rest, then the address block and TLVs. The 16-byte prefix is checked byte by byte as it
+//! arrives (D1); the rest only once it is all there (rule 28).
+
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use crate::crc32c;
+use crate::error::{BuildError, ErrorKind, ParseError};
+use crate::header::{Addresses, Command, Family, Layout, Protocol, UNIX_ADDR_LEN};
+use crate::tlv::{self, CrcFields};
+use crate::{Endpoints, Options, Status};
+
+/// The 12-byte v2 signature (rule 18).
+pub const SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+/// Size of the fixed prefix: signature, two bytes of fields, two of length.
+pub const PREFIX_LEN: usize = 16;
+/// The largest v2 header: 16 + 65535.
+pub const MAX_LEN: usize = PREFIX_LEN + 0xFFFF;
+
+/// Parses a v2 header at the start of `buf`.
+///
+/// # Errors
+/// The first impossible byte of the prefix, or what is wrong with the rest.
+pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
+    let partial = |total: usize| {
+        Ok(Status::Partial {
+            needed: total - buf.len(),
+        })
+    };
+    for (i, &want) in SIGNATURE.iter().enumerate() {
+        match buf.get(i) {
+            None => return partial(PREFIX_LEN),
+            Some(&b) if b != want => return Err(ParseError::new(ErrorKind::NotProxyProtocol, i)),
+            Some(_) => {}
+        }
+    }
+    let Some(&ver_cmd) = buf.get(12) else {
+        return partial(PREFIX_LEN);
+    };
+    if ver_cmd >> 4 != 2 {
+        return Err(ParseError::new(ErrorKind::V2Version, 12));
+    }
+    let command = match ver_cmd & 0xF {
+        0 => Command::Local,
+        1 => Command::Proxy,
+        _ => return Err(ParseError::new(ErrorKind::V2Command, 12)),
+    };
+    let Some(&fam_proto) = buf.get(13) else {
+        return partial(PREFIX_LEN);
+    };
+    let family = Family::from_nibble(fam_proto >> 4);
+    let protocol = Protocol::from_nibble(fam_proto & 0xF);
+    if command == Command::Proxy {
+        // Rule 22; LOCAL ignores the family byte (D3).
+        if family.is_none() {
+            return Err(ParseError::new(ErrorKind::V2Family, 13));
+        }
+        if protocol.is_none() {
+            return Err(ParseError::new(ErrorKind::V2Protocol, 13));
+        }
+    }
+    let (Some(&hi), Some(&lo)) = (buf.get(14), buf.get(15)) else {
+        return partial(PREFIX_LEN);
+    };
+    let body_len = usize::from(u16::from_be_bytes([hi, lo]));
+    let total = PREFIX_LEN + body_len;
+    if total > opts.max_size {
+        return Err(ParseError::new(ErrorKind::HeaderTooLarge, 14));
+    }
+    let Some(hdr) = buf.get(..total) else {
+        return partial(total);
+    };
+    let family = family.unwrap_or(Family::Unspec);
+    let protocol = protocol.unwrap_or(Protocol::Unspec);
+    let addr_len = family.address_block_len();
+
+    let with_addresses =
+        command == Command::Proxy && family != Family::Unspec && protocol != Protocol::Unspec;
+    let (addresses, tlv_start, crcs) = if with_addresses {
+        if body_len < addr_len {
+            return Err(ParseError::new(ErrorKind::V2AddressTruncated, 14));
+        }
+        let start = PREFIX_LEN + addr_len;
+        let crcs = tlv::validate(&hdr[start..], start, opts.haproxy_limits)?;
+        (decode_addresses(hdr, family), start, crcs)
+    } else {
+        // LOCAL, or PROXY with an UNSPEC nibble: no addresses; TLVs where they frame (D2, D3).
+        match local_tlv_start(hdr, addr_len, opts.haproxy_limits) {
+            Some(start) => (
+                Addresses::None,
+                start,
+                tlv::validate(&hdr[start..], start, opts.haproxy_limits)?,
+            ),
+            None => (Addresses::None, total, CrcFields::default()),
+        }
+    };
+    if opts.verify_checksum {
+        verify_crcs(hdr, &crcs)?;
+    }
+    Ok(Status::Complete {
+        consumed: total,
+        header: Layout {
+            version: 2,
+            command,
+            family,
+            protocol,
+            addresses,
+            tlv_start: tlv_start as u32,
+            len: total as u32,
+        },
+    })
+}
+
+/// Where the TLVs of a header without usable addresses start (D3): right after the prefix
+/// if they frame exactly from there (HAProxy; the AWS NLB health check), else after the
+/// family's address block if they frame exactly from there, else nowhere. Byte 16 is tried
+/// first because the NLB's 74-byte zero NOOP also frames from byte 28, as 24 empty TLVs of
+/// type 0, which would hide its CRC32C.
+fn local_tlv_start(hdr: &[u8], addr_len: usize, haproxy_limits: bool) -> Option<usize> {
+    [PREFIX_LEN, PREFIX_LEN + addr_len]
+        .into_iter()
+        .find(|&start| {
+            hdr.get(start..)
+                .is_some_and(|r| tlv::frames(r, haproxy_limits))
+        })
+}
+
+fn verify_crcs(hdr: &[u8], crcs: &CrcFields) -> Result<(), ParseError> {
+    let (offsets, all_kept) = crcs.offsets();
+    for &at in offsets {
+        if !crc32c::verify(hdr, at) {
+            return Err(ParseError::new(ErrorKind::ChecksumMismatch, at));
+        }
+    }
+    match (all_kept, offsets.last()) {
+        (false, Some(&at)) => Err(ParseError::new(ErrorKind::ChecksumMismatch, at)),
+        _ => Ok(()),
+    }
+}
+
+fn decode_addresses(hdr: &[u8], family: Family) -> Addresses {
+    let block = &hdr[PREFIX_LEN..];
+    let port = |at: usize| u16::from_be_bytes([block[at], block[at + 1]]);
+    match family {
+        Family::Inet => {
+            let ip =
+                |at: usize| Ipv4Addr::new(block[at], block[at + 1], block[at + 2], block[at + 3]);
+            Addresses::V4 {
+                src: SocketAddrV4::new(ip(0), port(8)),
+                dst: SocketAddrV4::new(ip(4), port(10)),
+            }
+        }
+        Family::Inet6 => {
+            let ip = |at: usize| {
+                let mut octets = [0u8; 16];
+                octets.copy_from_slice(&block[at..at + 16]);
+                Ipv6Addr::from(octets)
+            };
+            Addresses::V6 {
+                src: SocketAddrV6::new(ip(0), port(32), 0, 0),
+                dst: SocketAddrV6::new(ip(16), port(34), 0, 0),
+            }
+        }
+        Family::Unix => Addresses::Unix,
+        Family::Unspec => Addresses::None,
+    }
+}
+
+/// Writes a v2 header: the prefix and address block at creation, then TLVs in the order they
+/// are added; `finish` fills in the length and, if asked for, the CRC32C (written as the first
+/// TLV, as HAProxy does, rule 46). Nothing invalid is ever emitted.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    buf: Vec<u8>,
+    crc_at: Option<usize>,
+}
+
+impl Builder {
+    /// Starts a header for `ends`: `Endpoints::None` gives family UNSPEC (with LOCAL, the
+    /// health-check form). `crc32c` reserves a CRC32C TLV, filled in by [`Builder::finish`].
+    ///
+    /// # Errors
+    /// Mixed IP families, or a UNIX address over 108 bytes.
+    pub fn new(
+        command: Command,
+        protocol: Protocol,
+        ends: &Endpoints<'_>,
+        crc32c: bool,
+    ) -> Result<Self, BuildError> {
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(&SIGNATURE);
+        let family = match ends {
+            Endpoints::None => Family::Unspec,
+            Endpoints::Inet(SocketAddr::V4(_), SocketAddr::V4(_)) => Family::Inet,
+            Endpoints::Inet(SocketAddr::V6(_), SocketAddr::V6(_)) => Family::Inet6,
+            Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
+            Endpoints::Unix(..) => Family::Unix,
+        };
+        buf.extend_from_slice(&[
+            0x20 | command as u8,
+            (family as u8) << 4 | protocol as u8,
+            0,
+            0,
+        ]);
+        match ends {
+            Endpoints::None => {}
+            Endpoints::Inet(SocketAddr::V4(s), SocketAddr::V4(d)) => {
+                buf.extend_from_slice(&s.ip().octets());
+                buf.extend_from_slice(&d.ip().octets());
+                buf.extend_from_slice(&s.port().to_be_bytes());
+                buf.extend_from_slice(&d.port().to_be_bytes());
+            }
+            Endpoints::Inet(SocketAddr::V6(s), SocketAddr::V6(d)) => {
+                buf.extend_from_slice(&s.ip().octets());
+                buf.extend_from_slice(&d.ip().octets());
+                buf.extend_from_slice(&s.port().to_be_bytes());
+                buf.extend_from_slice(&d.port().to_be_bytes());
+            }
+            Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
+            Endpoints::Unix(s, d) => {
+                for path in [s, d] {
+                    // A pathname ends at its first NUL; only an abstract name may hold NULs.
+                    let ok = path.len() <= UNIX_ADDR_LEN
+                        && (path.first() == Some(&0) || !path.contains(&0));
+                    if !ok {
+                        return Err(BuildError::UnixPath { len: path.len() });
+                    }
+                    buf.extend_from_slice(path);
+                    buf.resize(buf.len() + UNIX_ADDR_LEN - path.len(), 0);
+                }
+            }
+        }
+        let mut builder = Self { buf, crc_at: None };
+        if crc32c {
+            builder.buf.extend_from_slice(&[tlv::CRC32C, 0, 4]);
+            builder.crc_at = Some(builder.buf.len());
+            builder.buf.extend_from_slice(&[0; 4]);
+        }
+        Ok(builder)
+    }
+
+    /// Appends a TLV.
+    ///
+    /// # Errors
+    /// A value over 65535 bytes, a CRC32C TLV (ask `new` for one instead), or a value the
+    /// receiver would reject (SSL under 5 bytes or with sub-TLVs that do not frame, UNIQUE_ID
+    /// over 128 bytes).
+    pub fn tlv(&mut self, kind: u8, value: &[u8]) -> Result<&mut Self, BuildError> {
+        let Ok(len) = u16::try_from(value.len()) else {
+            return Err(BuildError::TlvTooLarge {
+                kind,
+                len: value.len(),
+            });
+        };
+        let mut one = Vec::with_capacity(3 + value.len());
+        one.push(kind);
+        one.extend_from_slice(&len.to_be_bytes());
+        one.extend_from_slice(value);
+        if kind == tlv::CRC32C || !tlv::frames(&one, false) {
+            return Err(BuildError::TlvLength {
+                kind,
+                len: value.len(),
+            });
+        }
+        self.buf.extend_from_slice(&one);
+        Ok(self)
+    }
+
+    /// The finished header.
+    ///
+    /// # Errors
+    /// More than 65535 bytes after the prefix.
+    pub fn finish(mut self) -> Result<Vec<u8>, BuildError> {
+        let Ok(body) = u16::try_from(self.buf.len() - PREFIX_LEN) else {
+            return Err(BuildError::HeaderTooLarge {
+                len: self.buf.len(),
+            });
+        };
+        self.buf[14..16].copy_from_slice(&body.to_be_bytes());
+        if let Some(at) = self.crc_at {
+            let crc = crc32c::append(0, &self.buf);
+            self.buf[at..at + 4].copy_from_slice(&crc.to_be_bytes());
+        }
+        Ok(self.buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> Options {
+        Options::default()
+    }
+
+    fn hdr(ver_cmd: u8, fam: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = SIGNATURE.to_vec();
+        v.push(ver_cmd);
+        v.push(fam);
+        v.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn complete(buf: &[u8]) -> Layout {
+        match parse(buf, &opts()) {
+            Ok(Status::Complete { header, consumed }) => {
+                assert_eq!(consumed, header.len as usize);
+                header
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn err(buf: &[u8]) -> (ErrorKind, usize) {
+        let e = parse(buf, &opts()).unwrap_err();
+        (e.kind, e.offset)
+    }
+
+    const V4_BLOCK: [u8; 12] = [127, 0, 0, 1, 10, 0, 0, 2, 0xDC, 0x04, 0x01, 0xBB];
+
+    #[test]
+    fn rule23_tcp4_and_every_prefix_partial_with_exact_needed() {
+        let h = hdr(0x21, 0x11, &V4_BLOCK);
+        let l = complete(&h);
+        assert_eq!(
+            l.addresses,
+            Addresses::V4 {
+                src: "127.0.0.1:56324".parse().unwrap(),
+                dst: "10.0.0.2:443".parse().unwrap()
+            }
+        );
+        for n in 0..h.len() {
+            let Ok(Status::Partial { needed }) = parse(&h[..n], &opts()) else {
+                panic!("{n}")
+            };
+            if n >= 16 {
+                assert_eq!(needed, h.len() - n);
+            } else {
+                assert!(n + needed <= h.len());
+            }
+        }
+    }
+
+    #[test]
+    fn d1_signature_mismatch_at_its_byte() {
+        let mut h = hdr(0x21, 0x11, &V4_BLOCK);
+        for k in 0..12 {
+            let saved = h[k];
+            h[k] ^= 0x40;
+            assert_eq!(err(&h[..=k]), (ErrorKind::NotProxyProtocol, k));
+            h[k] = saved;
+        }
+    }
+
+    #[test]
+    fn rule19_22_bad_version_command_family_protocol() {
+        assert_eq!(err(&hdr(0x11, 0x11, &V4_BLOCK)), (ErrorKind::V2Version, 12));
+        assert_eq!(err(&hdr(0x22, 0x11, &V4_BLOCK)), (ErrorKind::V2Command, 12));
+        assert_eq!(err(&hdr(0x21, 0x41, &V4_BLOCK)), (ErrorKind::V2Family, 13));
+        assert_eq!(
+            err(&hdr(0x21, 0x13, &V4_BLOCK)),
+            (ErrorKind::V2Protocol, 13)
+        );
+        // Decided as soon as the byte is there.
+        assert_eq!(
+            err(&hdr(0x21, 0x13, &[])[..14]),
+            (ErrorKind::V2Protocol, 13)
+        );
+    }
+
+    #[test]
+    fn cve_2019_14243_truncated_address_block() {
+        assert_eq!(
+            err(&hdr(0x21, 0x11, &[])),
+            (ErrorKind::V2AddressTruncated, 14)
+        );
+        assert_eq!(
+            err(&hdr(0x21, 0x21, &[0; 35])),
+            (ErrorKind::V2AddressTruncated, 14)
+        );
+        assert_eq!(
+            err(&hdr(0x21, 0x31, &[0; 215])),
+            (ErrorKind::V2AddressTruncated, 14)
+        );
+    }
+
+    #[test]
+    fn d7_max_size() {
+        let h = hdr(0x21, 0x11, &[0; 5000]);
+        assert_eq!(err(&h[..16]), (ErrorKind::HeaderTooLarge, 14));
+        let big = Options {
+            max_size: MAX_LEN,
+            ..opts()
+        };
+        assert!(parse(&h[..16], &big).is_ok());
+    }
+
+    #[test]
+    fn d2_unspec_under_proxy_has_no_addresses_and_honours_length() {
+        for fam in [0x00, 0x01, 0x02, 0x10, 0x20, 0x30] {
+            let h = hdr(0x21, fam, &V4_BLOCK);
+            let l = complete(&h);
+            assert_eq!(l.addresses, Addresses::None);
+            assert_eq!(l.len as usize, h.len());
+        }
+    }
+
+    #[test]
+    fn d3_local_any_family_and_aws_nlb_health_check() {
+        // kubernetes#57250: LOCAL, family 0x11, len 84: CRC32C + 74-byte NOOP, no addresses.
+        let mut body = vec![tlv::CRC32C, 0, 4, 0, 0, 0, 0, tlv::NOOP, 0, 74];
+        body.resize(84, 0);
+        let mut h = hdr(0x20, 0x11, &body);
+        let crc = crc32c::append(0, &h);
+        h[19..23].copy_from_slice(&crc.to_be_bytes());
+        let l = complete(&h);
+        assert_eq!(
+            (l.command, l.addresses, l.tlv_start),
+            (Command::Local, Addresses::None, 16)
+        );
+        h[20] ^= 1;
+        assert_eq!(err(&h), (ErrorKind::ChecksumMismatch, 19));
+        // Junk in a LOCAL body is not an error: no TLVs then.
+        let l = complete(&hdr(0x20, 0xFF, &[1, 2, 3, 4, 5]));
+        assert_eq!(l.tlv_start, 21);
+        // TLVs after the address block when they frame from there.
+        let mut body = V4_BLOCK.to_vec();
+        body.extend_from_slice(&[tlv::ALPN, 0, 2, b'h', b'2']);
+        assert_eq!(complete(&hdr(0x20, 0x11, &body)).tlv_start, 28);
+    }
+
+    #[test]
+    fn rule34_crc_over_received_bytes_whatever_the_order() {
+        // CRC32C after another TLV (peers that re-sort TLVs get this wrong).
+        let mut body = V4_BLOCK.to_vec();
+        body.extend_from_slice(&[tlv::AUTHORITY, 0, 1, b'a', tlv::CRC32C, 0, 4, 0, 0, 0, 0]);
+        let mut h = hdr(0x21, 0x11, &body);
+        let crc = crc32c::append(0, &h);
+        let at = h.len() - 4;
+        h[at..].copy_from_slice(&crc.to_be_bytes());
+        complete(&h);
+        h[at] ^= 0x80;
+        assert_eq!(err(&h), (ErrorKind::ChecksumMismatch, at));
+        let no_check = Options {
+            verify_checksum: false,
+            ..opts()
+        };
+        assert!(parse(&h, &no_check).is_ok());
+    }
+
+    #[test]
+    fn builder_roundtrips_every_family() {
+        let cases: [(Endpoints<'_>, Protocol); 4] = [
+            (
+                Endpoints::Inet("1.2.3.4:5".parse().unwrap(), "6.7.8.9:10".parse().unwrap()),
+                Protocol::Stream,
+            ),
+            (
+                Endpoints::Inet(
+                    "[::1]:5".parse().unwrap(),
+                    "[2001:db8::2]:10".parse().unwrap(),
+                ),
+                Protocol::Dgram,
+            ),
+            (Endpoints::Unix(b"/tmp/a", b"\0abstract"), Protocol::Stream),
+            (Endpoints::None, Protocol::Unspec),
+        ];
+        for (ends, proto) in cases {
+            let mut b = Builder::new(Command::Proxy, proto, &ends, true).unwrap();
+            b.tlv(tlv::ALPN, b"h2").unwrap().tlv(0xE1, &[]).unwrap();
+            let bytes = b.finish().unwrap();
+            let l = complete(&bytes);
+            assert_eq!(l.len as usize, bytes.len());
+        }
+    }
+
+    #[test]
+    fn builder_refuses_invalid() {
+        let ends = Endpoints::Inet("1.2.3.4:5".parse().unwrap(), "[::1]:5".parse().unwrap());
+        assert!(Builder::new(Command::Proxy, Protocol::Stream, &ends, false).is_err());
+        let long = [b'a'; 109];
+        assert!(Builder::new(
+            Command::Proxy,
+            Protocol::Stream,
+            &Endpoints::Unix(&long, b"/"),
+            false
+        )
+        .is_err());
+        assert!(Builder::new(
+            Command::Proxy,
+            Protocol::Stream,
+            &Endpoints::Unix(b"/a\0b", b"/"),
+            false
+        )
+        .is_err());
+        let mut b =
+            Builder::new(Command::Local, Protocol::Unspec, &Endpoints::None, false).unwrap();
+        assert!(b.tlv(tlv::CRC32C, &[0; 4]).is_err());
+        assert!(b.tlv(tlv::SSL, &[0; 4]).is_err());
+        assert!(b.tlv(0xE1, &[0; 65536]).is_err());
+        b.tlv(0xE1, &[0; 65535 - 3]).unwrap();
+        assert!(b.clone().finish().is_ok());
+        b.tlv(0xE2, &[]).unwrap();
+        assert!(matches!(b.finish(), Err(BuildError::HeaderTooLarge { .. })));
+    }
+}
