@@ -37,7 +37,7 @@ pub enum ErrorKind {
     /// A TLV header or value runs past the end of the header (rule 31, D4).
     TlvTruncated,
     /// A TLV whose value length is impossible for its type (CRC32C not 4 bytes, SSL under
-    /// 5 bytes, UNIQUE_ID over 128 bytes; with HAProxy limits AUTHORITY over 255 or any value
+    /// 5 bytes, `UNIQUE_ID` over 128 bytes; with `HAProxy` limits AUTHORITY over 255 or any value
     /// over 1024) (D4, rule 43).
     TlvLength,
     /// The CRC32C TLV does not match the header (rule 34).
@@ -45,7 +45,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The stable snake_case slug of this kind.
+    /// The stable `snake_case` slug of this kind.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -144,7 +144,7 @@ pub enum BuildError {
         len: usize,
     },
     /// A TLV value that the receiver would reject (CRC32C not 4 bytes, SSL under 5,
-    /// UNIQUE_ID over 128 bytes).
+    /// `UNIQUE_ID` over 128 bytes).
     TlvLength {
         /// The TLV type.
         kind: u8,
@@ -161,7 +161,7 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    /// The stable snake_case slug (the Python `BuildError.kind`).
+    /// The stable `snake_case` slug (the Python `BuildError.kind`).
     #[must_use]
     pub const fn kind(&self) -> &'static str {
         match self {

@@ -1,5 +1,5 @@
 //! A strict, fast, zero-copy PROXY protocol codec: v1 (text) and v2 (binary) headers, the
-//! way `doc/proxy-protocol.txt` in the HAProxy repository specifies them.
+//! way `doc/proxy-protocol.txt` in the `HAProxy` repository specifies them.
 //!
 //! ```
 //! use proxyproto_rs::{parse, Options, Status};
@@ -68,7 +68,7 @@ pub struct Options {
     pub verify_checksum: bool,
     /// Largest v2 header accepted, 16 to 65551 (D7). v1 is always capped at 107.
     pub max_size: usize,
-    /// HAProxy's receiver profile (rules 43, 45): only the short `PROXY UNKNOWN\r\n`,
+    /// `HAProxy`'s receiver profile (rules 43, 45): only the short `PROXY UNKNOWN\r\n`,
     /// AUTHORITY at most 255 bytes, any TLV value at most 1024 bytes.
     pub haproxy_limits: bool,
 }

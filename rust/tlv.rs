@@ -47,7 +47,7 @@ pub const CLIENT_CERT_CONN: u8 = 0x02;
 /// `client` bit: a client certificate was presented in this TLS session.
 pub const CLIENT_CERT_SESS: u8 = 0x04;
 
-/// Most bytes the spec allows in UNIQUE_ID (rule 36).
+/// Most bytes the spec allows in `UNIQUE_ID` (rule 36).
 pub const MAX_UNIQUE_ID: usize = 128;
 
 /// One TLV as it stands in the header.
@@ -100,7 +100,7 @@ impl<'a> Iterator for Tlvs<'a> {
 
 /// Walks the TLVs of `region` (at `offset` in the header) strictly (D4): each must fit, the
 /// last must end exactly at the end, and known types must have a valid length (with
-/// `haproxy_limits`, also HAProxy's caps: AUTHORITY <= 255, any value <= 1024). Returns the
+/// `haproxy_limits`, also `HAProxy`'s caps: AUTHORITY <= 255, any value <= 1024). Returns the
 /// offsets of CRC32C values, for verification.
 ///
 /// # Errors
@@ -181,7 +181,7 @@ impl CrcFields {
 /// The SSL TLV's value (rule 37): packed `client` (u8), `verify` (u32 BE), then sub-TLVs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ssl<'a> {
-    /// The PP2_CLIENT_* bits.
+    /// The `PP2_CLIENT`_* bits.
     pub client: u8,
     /// 0 when a client certificate was presented and verified.
     pub verify: u32,
@@ -214,7 +214,7 @@ impl<'a> Ssl<'a> {
         self.tlvs().find(|t| t.kind == kind).map(|t| t.value)
     }
 
-    /// A CERT bit is set and `verify` is 0. HAProxy zero-fills `verify` when no certificate
+    /// A CERT bit is set and `verify` is 0. `HAProxy` zero-fills `verify` when no certificate
     /// was used, so `verify == 0` alone does not mean verified (rule 37).
     #[must_use]
     pub const fn client_cert_verified(&self) -> bool {

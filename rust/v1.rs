@@ -238,7 +238,7 @@ impl Cursor<'_> {
     }
 
     /// After `UNKNOWN`: CRLF, or a space and anything but a lone CR or LF up to CRLF, the LF
-    /// at index 106 at the latest (rules 9, 14, D5). `short_only`: HAProxy's form only.
+    /// at index 106 at the latest (rules 9, 14, D5). `short_only`: `HAProxy`'s form only.
     fn unknown_rest(&mut self, short_only: bool) -> Step<()> {
         match self.peek()? {
             b'\r' => return self.crlf(),
@@ -258,7 +258,7 @@ impl Cursor<'_> {
 }
 
 /// Parses a v1 line at the start of `buf`. `short_unknown_only` rejects anything after
-/// `UNKNOWN` but CRLF (HAProxy's behaviour, rule 45).
+/// `UNKNOWN` but CRLF (`HAProxy`'s behaviour, rule 45).
 ///
 /// # Errors
 /// The first byte no valid line could have, with its kind.

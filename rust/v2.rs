@@ -114,7 +114,7 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
 }
 
 /// Where the TLVs of a header without usable addresses start (D3): right after the prefix
-/// if they frame exactly from there (HAProxy; the AWS NLB health check), else after the
+/// if they frame exactly from there (`HAProxy`; the AWS NLB health check), else after the
 /// family's address block if they frame exactly from there, else nowhere. Byte 16 is tried
 /// first because the NLB's 74-byte zero NOOP also frames from byte 28, as 24 empty TLVs of
 /// type 0, which would hide its CRC32C.
@@ -170,7 +170,7 @@ fn decode_addresses(hdr: &[u8], family: Family) -> Addresses {
 
 /// Writes a v2 header: the prefix and address block at creation, then TLVs in the order they
 /// are added; `finish` fills in the length and, if asked for, the CRC32C (written as the first
-/// TLV, as HAProxy does, rule 46). Nothing invalid is ever emitted.
+/// TLV, as `HAProxy` does, rule 46). Nothing invalid is ever emitted.
 #[derive(Debug, Clone)]
 pub struct Builder {
     buf: Vec<u8>,
@@ -245,7 +245,7 @@ impl Builder {
     ///
     /// # Errors
     /// A value over 65535 bytes, a CRC32C TLV (ask `new` for one instead), or a value the
-    /// receiver would reject (SSL under 5 bytes or with sub-TLVs that do not frame, UNIQUE_ID
+    /// receiver would reject (SSL under 5 bytes or with sub-TLVs that do not frame, `UNIQUE_ID`
     /// over 128 bytes).
     pub fn tlv(&mut self, kind: u8, value: &[u8]) -> Result<&mut Self, BuildError> {
         let Ok(len) = u16::try_from(value.len()) else {
@@ -500,8 +500,8 @@ mod tests {
             Builder::new(Command::Local, Protocol::Unspec, &Endpoints::None, false).unwrap();
         assert!(b.tlv(tlv::CRC32C, &[0; 4]).is_err());
         assert!(b.tlv(tlv::SSL, &[0; 4]).is_err());
-        assert!(b.tlv(0xE1, &[0; 65536]).is_err());
-        b.tlv(0xE1, &[0; 65535 - 3]).unwrap();
+        assert!(b.tlv(0xE1, &vec![0; 65536]).is_err());
+        b.tlv(0xE1, &vec![0; 65535 - 3]).unwrap();
         assert!(b.clone().finish().is_ok());
         b.tlv(0xE2, &[]).unwrap();
         assert!(matches!(b.finish(), Err(BuildError::HeaderTooLarge { .. })));

@@ -45,7 +45,7 @@ http {{
 {{temp_paths}}
     server {{
         listen 127.0.0.1:{ports["http"]} proxy_protocol;
-        proxy_protocol_timeout 3s;
+        client_header_timeout 3s;
         default_type text/plain;
         location / {{
             return 200 "{SEEN}";
