@@ -142,7 +142,7 @@ class Header(tuple):
     @property
     def crc32c(self):
         v = self._find(TYPE_CRC32C)
-        return None if v is None else _U32.unpack(v)[0]
+        return None if v is None else int.from_bytes(v, "big")
 
     @property
     def unique_id(self):
@@ -193,11 +193,11 @@ class SslInfo:
 def _walk_tlvs(data, pos, end):
     """TLVs in ``data[pos:end]`` as a list of (type, value); raises if they do not frame."""
     out = []
-    unpack = _TLV_HEAD.unpack_from
     while pos < end:
         if pos + 3 > end:
             raise InvalidHeaderError("TLV header crosses the end of the header")
-        t, n = unpack(data, pos)
+        t = data[pos]
+        n = data[pos + 1] << 8 | data[pos + 2]
         pos += 3
         stop = pos + n
         if stop > end:
@@ -210,24 +210,29 @@ def _walk_tlvs(data, pos, end):
 def _read_tlvs(data, pos, end, verify_checksum):
     """Walk, validate and (optionally) checksum the header's TLVs in one pass."""
     out = []
-    unpack = _TLV_HEAD.unpack_from
+    append = out.append
     while pos < end:
         if pos + 3 > end:
             raise InvalidHeaderError("TLV header crosses the end of the header")
-        t, n = unpack(data, pos)
+        t = data[pos]
+        n = data[pos + 1] << 8 | data[pos + 2]
         pos += 3
         stop = pos + n
         if stop > end:
             raise InvalidHeaderError("TLV value crosses the end of the header")
         v = data[pos:stop]
+        append((t, v))
+        pos = stop
+        if t < 0x03 or t > 0x20:
+            continue
         if t == TYPE_CRC32C:
             if n != 4:
                 raise InvalidHeaderError("CRC32C TLV is not 4 bytes")
             if verify_checksum:
-                crc = crc32c(data[:pos])
+                crc = crc32c(data[: stop - 4])
                 crc = crc32c(b"\x00\x00\x00\x00", crc)
                 crc = crc32c(data[stop:end], crc)
-                if crc != _U32.unpack(v)[0]:
+                if crc != int.from_bytes(v, "big"):
                     raise InvalidHeaderError("CRC32C mismatch")
         elif t == TYPE_SSL:
             if n < 5:
@@ -235,8 +240,6 @@ def _read_tlvs(data, pos, end, verify_checksum):
             _walk_tlvs(v, 5, n)
         elif t == TYPE_UNIQUE_ID and n > 128:
             raise InvalidHeaderError("UNIQUE_ID over 128 bytes")
-        out.append((t, v))
-        pos = stop
     return out
 
 
@@ -364,11 +367,12 @@ def parse(data, *, verify_checksum=True, max_size=4096):
 class Parser:
     """Incremental parser: ``feed(bytes)`` returns the Header once complete, else None."""
 
-    __slots__ = ("_buf", "_max", "_need", "header", "trailing_data")
+    __slots__ = ("_buf", "_max", "_need", "_v1", "header", "trailing_data")
 
     def __init__(self, *, max_size=4096):
         self._buf = b""
         self._need = 1
+        self._v1 = False
         self.header = None
         self.trailing_data = b""
         self._max = max_size
@@ -378,7 +382,8 @@ class Parser:
             self.trailing_data += data
             return self.header
         buf = self._buf + data if self._buf else bytes(data)
-        if len(buf) < self._need:
+        if len(buf) < self._need or (self._v1 and b"\n" not in data and len(buf) < MAX_V1_SIZE):
+            # v1: nothing new to decide until a LF arrives (or the 107-byte cap is reached).
             self._buf = buf
             return None
         try:
@@ -393,7 +398,10 @@ class Parser:
                 else:
                     self._need = 16 + int.from_bytes(buf[14:16], "big")
             else:
+                if len(buf) < 6 and buf != b"PROXY "[: len(buf)]:
+                    raise InvalidHeaderError("not a PROXY header") from None
                 self._need = len(buf) + 1
+                self._v1 = True
             return None
         self.header = header
         self.trailing_data = buf[header.length :]
