@@ -1,1 +1,1103 @@
-//! Python bindings (placeholder while written).
+//! Python bindings (`proxyproto_rs._core`): the only module that names pyo3.
+//!
+//! Every core error is converted once, in `parse_error`/`build_error`, into the pure-Python
+//! hierarchy of `proxyproto_rs._errors`. Headers keep their wire bytes and a `Layout`; every
+//! field is materialised only when read.
+
+// The signatures mirror Python's keyword arguments and pymethods' receivers; offsets and
+// lengths are at most 65551, so casts to i64 cannot wrap.
+#![allow(
+    clippy::fn_params_excessive_bools,
+    clippy::too_many_arguments,
+    clippy::unused_self,
+    clippy::cast_possible_wrap,
+    clippy::needless_pass_by_value
+)]
+
+use core::hash::{Hash, Hasher};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::hash_map::DefaultHasher;
+use std::fmt::Write as _;
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyIndexError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
+
+use crate::header::{unix_path, Address, Addresses, Header, Layout, Protocol};
+use crate::stream::{self, Fed};
+use crate::tlv::{self, Ssl};
+use crate::{
+    crc32c, parse_layout, scan, v1, v2, BuildError, Command, Endpoints, ErrorKind, Options,
+    ParseError, Status,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Conversions at the boundary
+
+/// Calls `f` with the bytes of any object that supports the buffer protocol, without copying.
+fn with_bytes<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(f(b.as_bytes()));
+    }
+    let buf = PyBuffer::<u8>::get(obj)?;
+    let Some(ptr) = buf.as_slice_ptr() else {
+        return Err(PyValueError::new_err("the buffer must be C-contiguous"));
+    };
+    // SAFETY: `buf` keeps the exporter's memory alive and pinned until it is dropped at the
+    // end of this function; the slice does not outlive it. We hold the GIL and run no Python
+    // code while the slice is in use, so nothing can resize or write the buffer meanwhile.
+    let slice: &[u8] = unsafe { ptr.as_ref() };
+    Ok(f(slice))
+}
+
+static ERRORS_MODULE: &str = "proxyproto_rs._errors";
+
+fn error_class<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyType>> {
+    cell.import(py, ERRORS_MODULE, name)
+}
+
+fn make_error(
+    py: Python<'_>,
+    class: &Bound<'_, PyType>,
+    msg: &str,
+    kind: &str,
+    offset: i64,
+) -> PyErr {
+    let kwargs = PyDict::new(py);
+    let made = kwargs
+        .set_item("kind", kind)
+        .and_then(|()| kwargs.set_item("offset", offset))
+        .and_then(|()| class.call((msg,), Some(&kwargs)));
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+fn parse_error(py: Python<'_>, e: ParseError) -> PyErr {
+    static INVALID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    static TOO_LARGE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    static CHECKSUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    let class = match e.kind {
+        ErrorKind::ChecksumMismatch => error_class(py, &CHECKSUM, "ChecksumError"),
+        k if k.is_too_large() => error_class(py, &TOO_LARGE, "HeaderTooLargeError"),
+        _ => error_class(py, &INVALID, "InvalidHeaderError"),
+    };
+    match class {
+        Ok(class) => make_error(py, class, &e.to_string(), e.kind.as_str(), e.offset as i64),
+        Err(err) => err,
+    }
+}
+
+fn incomplete_error(py: Python<'_>, len: usize, needed: usize) -> PyErr {
+    static INCOMPLETE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    match error_class(py, &INCOMPLETE, "IncompleteHeaderError") {
+        Ok(class) => {
+            let msg = format!("incomplete header: {len} bytes, at least {needed} more needed");
+            make_error(py, class, &msg, "incomplete", len as i64)
+        }
+        Err(err) => err,
+    }
+}
+
+fn build_error_with(py: Python<'_>, kind: &str, msg: &str) -> PyErr {
+    static BUILD: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    match error_class(py, &BUILD, "BuildError") {
+        Ok(class) => make_error(py, class, msg, kind, -1),
+        Err(err) => err,
+    }
+}
+
+fn build_error(py: Python<'_>, e: &BuildError) -> PyErr {
+    build_error_with(py, e.kind(), &e.to_string())
+}
+
+fn enum_member<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+    value: u8,
+) -> PyResult<Bound<'py, PyAny>> {
+    cell.import(py, "proxyproto_rs._enums", name)?
+        .call1((value,))
+}
+
+fn options(
+    allow_v1: bool,
+    allow_v2: bool,
+    verify_checksum: bool,
+    max_size: usize,
+    haproxy_limits: bool,
+) -> PyResult<Options> {
+    if !(v2::PREFIX_LEN..=v2::MAX_LEN).contains(&max_size) {
+        return Err(PyValueError::new_err(format!(
+            "max_size must be between {} and {}, not {max_size}",
+            v2::PREFIX_LEN,
+            v2::MAX_LEN
+        )));
+    }
+    if !allow_v1 && !allow_v2 {
+        return Err(PyValueError::new_err(
+            "allow_v1 and allow_v2 cannot both be False",
+        ));
+    }
+    Ok(Options {
+        allow_v1,
+        allow_v2,
+        verify_checksum,
+        max_size,
+        haproxy_limits,
+    })
+}
+
+/// Dotted-quad text without going through `fmt`.
+fn ipv4_text(ip: Ipv4Addr, out: &mut [u8; 15]) -> usize {
+    let mut n = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out[n] = b'.';
+            n += 1;
+        }
+        if octet >= 100 {
+            out[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            out[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        out[n] = b'0' + octet % 10;
+        n += 1;
+    }
+    n
+}
+
+fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut buf = [0u8; 15];
+            let n = ipv4_text(v4, &mut buf);
+            // Digits and dots only: always ASCII.
+            PyString::new(py, core::str::from_utf8(&buf[..n]).unwrap_or_default())
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::with_capacity(45);
+            let _ = write!(s, "{v6}");
+            PyString::new(py, &s)
+        }
+    }
+}
+
+/// Text as Python reads it from a UTF-8 field: lossless, undecodable bytes as surrogates.
+fn utf8_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match core::str::from_utf8(raw) {
+        Ok(s) => Ok(PyString::new(py, s).into_any()),
+        Err(_) => PyBytes::new(py, raw).call_method1("decode", ("utf-8", "surrogateescape")),
+    }
+}
+
+fn address<'py>(py: Python<'py>, addr: Option<Address<'_>>) -> PyResult<Bound<'py, PyAny>> {
+    match addr {
+        None => Ok(py.None().into_bound(py)),
+        Some(Address::Inet(sa)) => {
+            let host = ip_string(py, sa.ip());
+            let port = sa.port().into_pyobject(py)?;
+            Ok(PyTuple::new(py, [host.into_any(), port.into_any()])?.into_any())
+        }
+        Some(Address::Unix(raw)) => {
+            let path = unix_path(raw);
+            if path.first() == Some(&0) {
+                Ok(PyBytes::new(py, path).into_any())
+            } else {
+                static FSDECODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+                FSDECODE
+                    .import(py, "os", "fsdecode")?
+                    .call1((PyBytes::new(py, path),))
+            }
+        }
+    }
+}
+
+/// Storage for a UNIX address taken from Python, so `Endpoints` can borrow it.
+enum AddrIn {
+    Ip(SocketAddr),
+    Unix(Vec<u8>),
+}
+
+fn address_in(py: Python<'_>, obj: &Bound<'_, PyAny>, which: &str) -> PyResult<AddrIn> {
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        if !(t.len() == 2 || t.len() == 4) {
+            let msg = format!("{which}: expected (host, port), got a tuple of {}", t.len());
+            return Err(build_error_with(py, "address", &msg));
+        }
+        let host_obj = t.get_item(0)?;
+        let host = match host_obj.cast::<PyString>() {
+            Ok(s) => s.to_cow()?.into_owned(),
+            Err(_) => host_obj.str()?.to_cow()?.into_owned(),
+        };
+        // A socket's IPv6 name may carry a zone (`fe80::1%eth0`); the wire has no room for it.
+        let bare = host.split_once('%').map_or(host.as_str(), |(ip, _)| ip);
+        let Ok(ip) = bare.parse::<IpAddr>() else {
+            let msg = format!("{which}: {host:?} is not an IPv4 or IPv6 address");
+            return Err(build_error_with(py, "address", &msg));
+        };
+        let port_obj = t.get_item(1)?;
+        let port = port_obj
+            .extract::<i64>()
+            .ok()
+            .and_then(|p| u16::try_from(p).ok());
+        let Some(port) = port else {
+            let msg = format!(
+                "{which}: port {} is not an integer in 0-65535",
+                port_obj.repr()?
+            );
+            return Err(build_error_with(py, "port", &msg));
+        };
+        return Ok(AddrIn::Ip(SocketAddr::new(ip, port)));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(AddrIn::Unix(b.as_bytes().to_vec()));
+    }
+    if obj.cast::<PyString>().is_ok() {
+        static FSENCODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let raw = FSENCODE.import(py, "os", "fsencode")?.call1((obj,))?;
+        return Ok(AddrIn::Unix(raw.cast::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    let msg = format!(
+        "{which}: expected (host, port), a str or bytes UNIX path, or None; got {}",
+        obj.get_type().name()?
+    );
+    Err(build_error_with(py, "address", &msg))
+}
+
+fn addresses_in(
+    py: Python<'_>,
+    source: Option<&Bound<'_, PyAny>>,
+    destination: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<(AddrIn, AddrIn)>> {
+    let source = source.filter(|s| !s.is_none());
+    let destination = destination.filter(|d| !d.is_none());
+    match (source, destination) {
+        (None, None) => Ok(None),
+        (Some(s), Some(d)) => Ok(Some((
+            address_in(py, s, "source")?,
+            address_in(py, d, "destination")?,
+        ))),
+        _ => Err(build_error(py, &BuildError::MissingAddress)),
+    }
+}
+
+fn endpoints<'a>(py: Python<'_>, pair: Option<&'a (AddrIn, AddrIn)>) -> PyResult<Endpoints<'a>> {
+    Ok(match pair {
+        None => Endpoints::None,
+        Some((AddrIn::Ip(s), AddrIn::Ip(d))) => Endpoints::Inet(*s, *d),
+        Some((AddrIn::Unix(s), AddrIn::Unix(d))) => Endpoints::Unix(s, d),
+        Some(_) => return Err(build_error(py, &BuildError::MixedFamilies)),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tlv
+
+/// One TLV as it stood on the wire; unpacks as `(type, value)`.
+#[pyclass(module = "proxyproto_rs._core", name = "Tlv", frozen)]
+pub struct PyTlv {
+    kind: u8,
+    value: Py<PyBytes>,
+}
+
+impl PyTlv {
+    fn new_bound<'py>(py: Python<'py>, kind: u8, value: &[u8]) -> PyResult<Bound<'py, Self>> {
+        Bound::new(
+            py,
+            Self {
+                kind,
+                value: PyBytes::new(py, value).unbind(),
+            },
+        )
+    }
+}
+
+#[pymethods]
+impl PyTlv {
+    #[new]
+    #[pyo3(signature = (r#type, value))]
+    fn py_new(py: Python<'_>, r#type: i64, value: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let Ok(kind) = u8::try_from(r#type) else {
+            return Err(PyValueError::new_err(format!(
+                "TLV type {type} is not in 0-255"
+            )));
+        };
+        let value = with_bytes(value, |b| PyBytes::new(py, b).unbind())?;
+        Ok(Self { kind, value })
+    }
+
+    #[getter]
+    fn r#type(&self) -> u8 {
+        self.kind
+    }
+
+    #[getter]
+    fn value(&self, py: Python<'_>) -> Py<PyBytes> {
+        self.value.clone_ref(py)
+    }
+
+    fn __len__(&self) -> usize {
+        2
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyAny>> {
+        match index {
+            0 | -2 => Ok(self.kind.into_pyobject(py)?.into_any()),
+            1 | -1 => Ok(self.value.bind(py).clone().into_any()),
+            _ => Err(PyIndexError::new_err("Tlv index out of range")),
+        }
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pair = PyTuple::new(
+            py,
+            [
+                self.kind.into_pyobject(py)?.into_any(),
+                self.value.bind(py).clone().into_any(),
+            ],
+        )?;
+        pair.try_iter().map(Bound::into_any)
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyTlv>().is_ok_and(|o| {
+            let o = o.get();
+            o.kind == self.kind && o.value.bind(py).as_bytes() == self.value.bind(py).as_bytes()
+        })
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> u64 {
+        let mut h = DefaultHasher::new();
+        (self.kind, self.value.bind(py).as_bytes()).hash(&mut h);
+        h.finish() >> 1
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Tlv(type=0x{:02X}, value={})",
+            self.kind,
+            self.value.bind(py).repr()?
+        ))
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let this = slf.get();
+        let args = (this.kind, this.value.clone_ref(py));
+        (slf.get_type(), args).into_pyobject(py)
+    }
+}
+
+fn tlv_tuple<'py>(py: Python<'py>, tlvs: tlv::Tlvs<'_>) -> PyResult<Bound<'py, PyTuple>> {
+    let items = tlvs
+        .map(|t| PyTlv::new_bound(py, t.kind, t.value))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(py, items)
+}
+
+// ---------------------------------------------------------------------------------------------
+// SslInfo
+
+/// The `PP2_TYPE_SSL` TLV (0x20): client flags, verify result and sub-TLVs.
+#[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen)]
+pub struct PySslInfo {
+    client: u8,
+    verify: u32,
+    sub: Box<[u8]>,
+}
+
+impl PySslInfo {
+    fn ssl(&self) -> Ssl<'_> {
+        Ssl {
+            client: self.client,
+            verify: self.verify,
+            sub: &self.sub,
+            sub_offset: 5,
+        }
+    }
+
+    fn text<'py>(&self, py: Python<'py>, kind: u8) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.ssl().get(kind).map(|v| utf8_text(py, v)).transpose()
+    }
+}
+
+#[pymethods]
+impl PySslInfo {
+    #[getter]
+    fn client(&self) -> u8 {
+        self.ssl().client
+    }
+    #[getter]
+    fn verify(&self) -> u32 {
+        self.ssl().verify
+    }
+    #[getter]
+    fn client_ssl(&self) -> bool {
+        self.ssl().client & tlv::CLIENT_SSL != 0
+    }
+    #[getter]
+    fn client_cert_conn(&self) -> bool {
+        self.ssl().client & tlv::CLIENT_CERT_CONN != 0
+    }
+    #[getter]
+    fn client_cert_sess(&self) -> bool {
+        self.ssl().client & tlv::CLIENT_CERT_SESS != 0
+    }
+    #[getter]
+    fn client_cert_verified(&self) -> bool {
+        self.ssl().client_cert_verified()
+    }
+    #[getter]
+    fn version<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.text(py, tlv::SSL_VERSION)
+    }
+    #[getter]
+    fn cn<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.text(py, tlv::SSL_CN)
+    }
+    #[getter]
+    fn cipher<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.text(py, tlv::SSL_CIPHER)
+    }
+    #[getter]
+    fn sig_alg<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.text(py, tlv::SSL_SIG_ALG)
+    }
+    #[getter]
+    fn key_alg<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.text(py, tlv::SSL_KEY_ALG)
+    }
+    #[getter]
+    fn group<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.text(py, tlv::SSL_GROUP)
+    }
+    #[getter]
+    fn sig_scheme<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.text(py, tlv::SSL_SIG_SCHEME)
+    }
+    #[getter]
+    fn client_cert<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.ssl()
+            .get(tlv::SSL_CLIENT_CERT)
+            .map(|v| PyBytes::new(py, v))
+    }
+    #[getter]
+    fn tlvs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        tlv_tuple(py, self.ssl().tlvs())
+    }
+    fn __repr__(&self) -> String {
+        let s = self.ssl();
+        format!(
+            "SslInfo(client=0x{:02X}, verify={}, tlvs={})",
+            s.client,
+            s.verify,
+            s.tlvs().count()
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header
+
+/// A parsed PROXY protocol header: wire bytes plus what parsing learned.
+#[pyclass(module = "proxyproto_rs._core", name = "Header", frozen)]
+pub struct PyHeader {
+    raw: Box<[u8]>,
+    layout: Layout,
+}
+
+impl PyHeader {
+    fn view(&self) -> Header<'_> {
+        // `raw` and `layout` come from one successful parse; `from_parts` re-checks they fit.
+        Header::from_parts(&self.raw, self.layout).unwrap_or_else(|| unreachable!())
+    }
+
+    fn tlv_value(&self, kind: u8) -> Option<&[u8]> {
+        self.view().tlv(kind).map(|t| t.value)
+    }
+}
+
+fn header_from(py: Python<'_>, buf: &[u8], opts: &Options) -> PyResult<PyHeader> {
+    match parse_layout(buf, opts) {
+        Ok(Status::Complete { header, consumed }) => Ok(PyHeader {
+            raw: buf[..consumed].into(),
+            layout: header,
+        }),
+        Ok(Status::Partial { needed }) => Err(incomplete_error(py, buf.len(), needed)),
+        Err(e) => Err(parse_error(py, e)),
+    }
+}
+
+/// Options that accept anything a successful parse produced (for unpickling and builders).
+const PERMISSIVE: Options = Options {
+    allow_v1: true,
+    allow_v2: true,
+    verify_checksum: false,
+    max_size: v2::MAX_LEN,
+    haproxy_limits: false,
+};
+
+#[pymethods]
+impl PyHeader {
+    #[getter]
+    fn version(&self) -> u8 {
+        self.layout.version
+    }
+
+    #[getter]
+    fn command<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        static COMMAND: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        enum_member(py, &COMMAND, "Command", self.layout.command as u8)
+    }
+
+    #[getter]
+    fn family<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        static FAMILY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        enum_member(py, &FAMILY, "Family", self.layout.family as u8)
+    }
+
+    #[getter]
+    fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        static PROTOCOL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        enum_member(py, &PROTOCOL, "Protocol", self.layout.protocol as u8)
+    }
+
+    #[getter]
+    fn source<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        address(py, self.view().source())
+    }
+
+    #[getter]
+    fn destination<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        address(py, self.view().destination())
+    }
+
+    #[getter]
+    fn length(&self) -> usize {
+        self.raw.len()
+    }
+
+    #[getter]
+    fn tlvs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        tlv_tuple(py, self.view().tlvs())
+    }
+
+    #[getter]
+    fn alpn<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.tlv_value(tlv::ALPN).map(|v| PyBytes::new(py, v))
+    }
+
+    #[getter]
+    fn authority<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.tlv_value(tlv::AUTHORITY)
+            .map(|v| utf8_text(py, v))
+            .transpose()
+    }
+
+    #[getter]
+    fn crc32c(&self) -> Option<u32> {
+        self.tlv_value(tlv::CRC32C)
+            .and_then(|v| v.try_into().ok())
+            .map(u32::from_be_bytes)
+    }
+
+    #[getter]
+    fn unique_id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.tlv_value(tlv::UNIQUE_ID).map(|v| PyBytes::new(py, v))
+    }
+
+    #[getter]
+    fn ssl(&self) -> Option<PySslInfo> {
+        self.view().ssl().map(|s| PySslInfo {
+            client: s.client,
+            verify: s.verify,
+            sub: s.sub.into(),
+        })
+    }
+
+    #[getter]
+    fn netns<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.tlv_value(tlv::NETNS)
+            .map(|v| utf8_text(py, v))
+            .transpose()
+    }
+
+    #[getter]
+    fn aws_vpce_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.tlv_value(tlv::AWS)
+            .and_then(tlv::aws_vpce_id)
+            .map(|v| utf8_text(py, v))
+            .transpose()
+    }
+
+    #[getter]
+    fn azure_link_id(&self) -> Option<u32> {
+        self.tlv_value(tlv::AZURE).and_then(tlv::azure_link_id)
+    }
+
+    #[getter]
+    fn gcp_psc_connection_id(&self) -> Option<u64> {
+        self.tlv_value(tlv::GCP)
+            .and_then(tlv::gcp_psc_connection_id)
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.raw)
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.raw)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyHeader>()
+            .is_ok_and(|o| o.get().raw == self.raw)
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        self.raw.hash(&mut h);
+        h.finish() >> 1
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let l = &self.layout;
+        let cmd = if l.command == Command::Local {
+            "LOCAL"
+        } else {
+            "PROXY"
+        };
+        let fam = ["UNSPEC", "INET", "INET6", "UNIX"][l.family as usize];
+        let proto = ["UNSPEC", "STREAM", "DGRAM"][l.protocol as usize];
+        let mut s = format!("<Header v{} {cmd} {fam} {proto}", l.version);
+        if l.addresses != Addresses::None {
+            let src = address(py, self.view().source())?.repr()?;
+            let dst = address(py, self.view().destination())?.repr()?;
+            let _ = write!(s, " source={src} destination={dst}");
+        }
+        let kinds: Vec<String> = self
+            .view()
+            .tlvs()
+            .map(|t| format!("0x{:02X}", t.kind))
+            .collect();
+        if !kinds.is_empty() {
+            let _ = write!(s, " tlvs=[{}]", kinds.join(", "));
+        }
+        let _ = write!(s, " length={}>", self.raw.len());
+        Ok(s)
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        static UNPICKLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let f = UNPICKLE.import(py, "proxyproto_rs._core", "_header_from_bytes")?;
+        (f, (PyBytes::new(py, &self.raw),)).into_pyobject(py)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (source=None, destination=None))]
+    fn v1(
+        py: Python<'_>,
+        source: Option<&Bound<'_, PyAny>>,
+        destination: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let raw = build_v1(py, source, destination)?;
+        header_from(py, raw.as_bytes(), &PERMISSIVE)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (source=None, destination=None, *, command=None, protocol=None, tlvs=None,
+        crc32c=false, alpn=None, authority=None, unique_id=None, netns=None, aws_vpce_id=None))]
+    fn v2(
+        py: Python<'_>,
+        source: Option<&Bound<'_, PyAny>>,
+        destination: Option<&Bound<'_, PyAny>>,
+        command: Option<u8>,
+        protocol: Option<u8>,
+        tlvs: Option<&Bound<'_, PyAny>>,
+        crc32c: bool,
+        alpn: Option<&Bound<'_, PyAny>>,
+        authority: Option<&str>,
+        unique_id: Option<&Bound<'_, PyAny>>,
+        netns: Option<&str>,
+        aws_vpce_id: Option<&str>,
+    ) -> PyResult<Self> {
+        let typed = TypedTlvs {
+            alpn,
+            authority,
+            unique_id,
+            netns,
+            aws_vpce_id,
+        };
+        let raw = build_v2_bytes(
+            py,
+            source,
+            destination,
+            command,
+            protocol,
+            tlvs,
+            crc32c,
+            &typed,
+        )?;
+        header_from(py, &raw, &PERMISSIVE)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (*, tlvs=None, crc32c=false))]
+    fn local(py: Python<'_>, tlvs: Option<&Bound<'_, PyAny>>, crc32c: bool) -> PyResult<Self> {
+        let typed = TypedTlvs::default();
+        let raw = build_v2_bytes(py, None, None, Some(0), None, tlvs, crc32c, &typed)?;
+        header_from(py, &raw, &PERMISSIVE)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser
+
+/// Streaming, sans-IO parser for one connection.
+#[pyclass(module = "proxyproto_rs._core", name = "Parser")]
+pub struct PyParser {
+    inner: stream::Parser,
+    header: Option<Py<PyHeader>>,
+    trailing: Vec<u8>,
+}
+
+#[pymethods]
+impl PyParser {
+    #[new]
+    #[pyo3(signature = (*, allow_v1=true, allow_v2=true, verify_checksum=true, max_size=4096,
+        haproxy_limits=false))]
+    fn py_new(
+        allow_v1: bool,
+        allow_v2: bool,
+        verify_checksum: bool,
+        max_size: usize,
+        haproxy_limits: bool,
+    ) -> PyResult<Self> {
+        let opts = options(
+            allow_v1,
+            allow_v2,
+            verify_checksum,
+            max_size,
+            haproxy_limits,
+        )?;
+        Ok(Self {
+            inner: stream::Parser::new(opts),
+            header: None,
+            trailing: Vec::new(),
+        })
+    }
+
+    fn feed(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyHeader>>> {
+        let fed = with_bytes(data, |bytes| {
+            let fed = self.inner.feed(bytes);
+            if let Ok(Fed::Complete { used }) = fed {
+                self.trailing.extend_from_slice(&bytes[used..]);
+            }
+            fed
+        })?;
+        match fed {
+            Ok(Fed::NeedMore(_)) => Ok(None),
+            Ok(Fed::Complete { .. }) => {
+                if self.header.is_none() {
+                    let layout = self.inner.header().map(|(_, l)| l);
+                    let raw = self.inner.take_bytes().into_boxed_slice();
+                    let layout = layout.unwrap_or_else(|| unreachable!());
+                    self.header = Some(Py::new(py, PyHeader { raw, layout })?);
+                }
+                Ok(self.header.as_ref().map(|h| h.clone_ref(py)))
+            }
+            Err(e) => Err(parse_error(py, e)),
+        }
+    }
+
+    #[getter]
+    fn needed(&self) -> usize {
+        self.inner.needed()
+    }
+
+    #[getter]
+    fn header(&self, py: Python<'_>) -> Option<Py<PyHeader>> {
+        self.header.as_ref().map(|h| h.clone_ref(py))
+    }
+
+    #[getter]
+    fn trailing_data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.trailing)
+    }
+
+    #[getter]
+    fn done(&self) -> bool {
+        self.header.is_some()
+    }
+
+    #[getter]
+    fn buffered(&self) -> usize {
+        if self.header.is_some() {
+            0
+        } else {
+            self.inner.buffered()
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        match (&self.header, self.inner.error()) {
+            (Some(_), _) => format!("<Parser done trailing={}>", self.trailing.len()),
+            (None, Some(e)) => format!("<Parser failed: {e}>"),
+            (None, None) => {
+                format!(
+                    "<Parser buffered={} needed={}>",
+                    self.inner.buffered(),
+                    self.inner.needed()
+                )
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions
+
+#[pyfunction]
+#[pyo3(signature = (data, /, *, allow_v1=true, allow_v2=true, verify_checksum=true, max_size=4096,
+    haproxy_limits=false))]
+fn parse(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    allow_v1: bool,
+    allow_v2: bool,
+    verify_checksum: bool,
+    max_size: usize,
+    haproxy_limits: bool,
+) -> PyResult<PyHeader> {
+    let opts = options(
+        allow_v1,
+        allow_v2,
+        verify_checksum,
+        max_size,
+        haproxy_limits,
+    )?;
+    with_bytes(data, |bytes| header_from(py, bytes, &opts))?
+}
+
+#[pyfunction]
+fn _header_from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PyHeader> {
+    with_bytes(data, |bytes| header_from(py, bytes, &PERMISSIVE))?
+}
+
+#[pyfunction]
+#[pyo3(signature = (source=None, destination=None))]
+fn build_v1<'py>(
+    py: Python<'py>,
+    source: Option<&Bound<'py, PyAny>>,
+    destination: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let pair = addresses_in(py, source, destination)?;
+    let ends = endpoints(py, pair.as_ref())?;
+    let mut out = Vec::with_capacity(v1::MAX_LEN);
+    v1::write(&mut out, &ends).map_err(|e| build_error(py, &e))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The typed TLV keyword arguments of the v2 builders.
+#[derive(Default)]
+struct TypedTlvs<'a, 'py> {
+    alpn: Option<&'a Bound<'py, PyAny>>,
+    authority: Option<&'a str>,
+    unique_id: Option<&'a Bound<'py, PyAny>>,
+    netns: Option<&'a str>,
+    aws_vpce_id: Option<&'a str>,
+}
+
+fn build_v2_bytes(
+    py: Python<'_>,
+    source: Option<&Bound<'_, PyAny>>,
+    destination: Option<&Bound<'_, PyAny>>,
+    command: Option<u8>,
+    protocol: Option<u8>,
+    tlvs: Option<&Bound<'_, PyAny>>,
+    crc32c: bool,
+    typed: &TypedTlvs<'_, '_>,
+) -> PyResult<Vec<u8>> {
+    let pair = addresses_in(py, source, destination)?;
+    let ends = endpoints(py, pair.as_ref())?;
+    let command = match command {
+        None if pair.is_some() => Command::Proxy,
+        None | Some(0) => Command::Local,
+        Some(1) => Command::Proxy,
+        Some(c) => {
+            return Err(build_error_with(
+                py,
+                "command",
+                &format!("command {c} is not LOCAL (0) or PROXY (1)"),
+            ))
+        }
+    };
+    let protocol = match protocol {
+        None if pair.is_some() => Protocol::Stream,
+        None => Protocol::Unspec,
+        Some(p) => {
+            if let Some(p) = Protocol::from_nibble(p) {
+                p
+            } else {
+                let msg = format!("protocol {p} is not UNSPEC (0), STREAM (1) or DGRAM (2)");
+                return Err(build_error_with(py, "protocol", &msg));
+            }
+        }
+    };
+    let err = |e: BuildError| build_error(py, &e);
+    let mut b = v2::Builder::new(command, protocol, &ends, crc32c).map_err(err)?;
+    if let Some(alpn) = typed.alpn {
+        with_bytes(alpn, |v| b.tlv(tlv::ALPN, v).map(|_| ()))?.map_err(err)?;
+    }
+    if let Some(authority) = typed.authority {
+        b.tlv(tlv::AUTHORITY, authority.as_bytes()).map_err(err)?;
+    }
+    if let Some(uid) = typed.unique_id {
+        with_bytes(uid, |v| b.tlv(tlv::UNIQUE_ID, v).map(|_| ()))?.map_err(err)?;
+    }
+    if let Some(netns) = typed.netns {
+        b.tlv(tlv::NETNS, netns.as_bytes()).map_err(err)?;
+    }
+    if let Some(id) = typed.aws_vpce_id {
+        let mut value = Vec::with_capacity(1 + id.len());
+        value.push(0x01);
+        value.extend_from_slice(id.as_bytes());
+        b.tlv(tlv::AWS, &value).map_err(err)?;
+    }
+    if let Some(tlvs) = tlvs {
+        for item in tlvs.try_iter()? {
+            let item = item?;
+            let (kind, value): (i64, Bound<'_, PyAny>) = if let Ok(t) = item.cast::<PyTlv>() {
+                let t = t.get();
+                (i64::from(t.kind), t.value.bind(py).clone().into_any())
+            } else {
+                item.extract().map_err(|_| {
+                    build_error_with(
+                        py,
+                        "tlv",
+                        "tlvs: each item must be a Tlv or a (type, value) pair",
+                    )
+                })?
+            };
+            let Ok(kind) = u8::try_from(kind) else {
+                return Err(build_error_with(
+                    py,
+                    "tlv",
+                    &format!("TLV type {kind} is not in 0-255"),
+                ));
+            };
+            with_bytes(&value, |v| b.tlv(kind, v).map(|_| ()))?.map_err(err)?;
+        }
+    }
+    b.finish().map_err(err)
+}
+
+#[pyfunction]
+#[pyo3(signature = (source=None, destination=None, *, command=None, protocol=None, tlvs=None,
+    crc32c=false, alpn=None, authority=None, unique_id=None, netns=None, aws_vpce_id=None))]
+fn build_v2<'py>(
+    py: Python<'py>,
+    source: Option<&Bound<'py, PyAny>>,
+    destination: Option<&Bound<'py, PyAny>>,
+    command: Option<u8>,
+    protocol: Option<u8>,
+    tlvs: Option<&Bound<'py, PyAny>>,
+    crc32c: bool,
+    alpn: Option<&Bound<'py, PyAny>>,
+    authority: Option<&str>,
+    unique_id: Option<&Bound<'py, PyAny>>,
+    netns: Option<&str>,
+    aws_vpce_id: Option<&str>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let typed = TypedTlvs {
+        alpn,
+        authority,
+        unique_id,
+        netns,
+        aws_vpce_id,
+    };
+    let raw = build_v2_bytes(
+        py,
+        source,
+        destination,
+        command,
+        protocol,
+        tlvs,
+        crc32c,
+        &typed,
+    )?;
+    Ok(PyBytes::new(py, &raw))
+}
+
+#[pyfunction(name = "crc32c")]
+#[pyo3(signature = (data, value=0, /))]
+fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: u32) -> PyResult<u32> {
+    if let Ok(b) = data.cast::<PyBytes>() {
+        let bytes = b.as_bytes();
+        if bytes.len() >= 1 << 20 {
+            // bytes are immutable: safe to read without the GIL.
+            return Ok(py.detach(|| crc32c::append(value, bytes)));
+        }
+        return Ok(crc32c::append(value, bytes));
+    }
+    with_bytes(data, |bytes| crc32c::append(value, bytes))
+}
+
+#[pyfunction]
+fn detect(data: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
+    with_bytes(data, |bytes| match scan::detect(bytes) {
+        scan::Detected::V1 => Some(1),
+        scan::Detected::V2 => Some(2),
+        scan::Detected::NotProxy => Some(0),
+        scan::Detected::NeedMore => None,
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, start=0, /))]
+fn find_signature(py: Python<'_>, data: &Bound<'_, PyAny>, start: usize) -> PyResult<isize> {
+    let found = if let Ok(b) = data.cast::<PyBytes>() {
+        let bytes = b.as_bytes();
+        if bytes.len() >= 1 << 20 {
+            py.detach(|| scan::find_signature(bytes, start))
+        } else {
+            scan::find_signature(bytes, start)
+        }
+    } else {
+        with_bytes(data, |bytes| scan::find_signature(bytes, start))?
+    };
+    Ok(found.map_or(-1, |p| p as isize))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_V1_SIZE", v1::MAX_LEN)?;
+    m.add("MAX_V2_SIZE", v2::MAX_LEN)?;
+    m.add("V2_SIGNATURE", PyBytes::new(m.py(), &v2::SIGNATURE))?;
+    m.add_class::<PyHeader>()?;
+    m.add_class::<PyParser>()?;
+    m.add_class::<PyTlv>()?;
+    m.add_class::<PySslInfo>()?;
+    m.add_function(wrap_pyfunction!(parse, m)?)?;
+    m.add_function(wrap_pyfunction!(_header_from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(build_v1, m)?)?;
+    m.add_function(wrap_pyfunction!(build_v2, m)?)?;
+    m.add_function(wrap_pyfunction!(crc32c_py, m)?)?;
+    m.add_function(wrap_pyfunction!(detect, m)?)?;
+    m.add_function(wrap_pyfunction!(find_signature, m)?)?;
+    Ok(())
+}

@@ -185,8 +185,10 @@ pub struct Ssl<'a> {
     pub client: u8,
     /// 0 when a client certificate was presented and verified.
     pub verify: u32,
-    sub: &'a [u8],
-    sub_offset: usize,
+    /// The sub-TLV bytes.
+    pub sub: &'a [u8],
+    /// Offset of `sub` in the SSL value (5), so sub-TLV offsets are relative to the value.
+    pub sub_offset: usize,
 }
 
 impl<'a> Ssl<'a> {
