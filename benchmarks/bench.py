@@ -258,7 +258,9 @@ def make_cases(floor: Any) -> list[Case]:
                 )
                 tw_parse = "V.parse(d[: 16 + int.from_bytes(d[14:16], 'big')]).source"
                 tw_ns = {**base, "V": V2Parser}
-            if name in ("v1 UNKNOWN", "v2 LOCAL"):
+            if name == "v1 UNKNOWN":
+                impls[TW] = "n/a: rejects the short PROXY UNKNOWN line HAProxy sends"
+            elif name == "v2 LOCAL":
                 impls[TW] = Impl("r = " + tw_parse, tw_ns, _norm_twisted)
             else:
                 impls[TW] = Impl(
@@ -345,10 +347,7 @@ def make_cases(floor: Any) -> list[Case]:
         is_v1 = hdr.startswith(b"PROXY")
         for how, data in (("whole", whole), ("1 byte at a time", chunks)):
             fns = {"d": data}
-            if how == "whole":
-                body = "h = p.feed(d)\n"
-            else:
-                body = "for c in d:\n    h = p.feed(c)\n"
+            body = "h = p.feed(d)\n" if how == "whole" else "for c in d:\n    h = p.feed(c)\n"
             impls = {}
             if ours is not None:
                 impls[OURS] = Impl(
@@ -567,50 +566,50 @@ def print_tables(cases: list[Case], targets: list[dict[str, Any]], meta: dict[st
         groups.setdefault(c.group, []).append(c)
     footnotes: list[str] = []
     for group, gcases in groups.items():
+        if group == "floor":
+            _print_floor(gcases)
+            continue
         cols: list[str] = []
         for c in gcases:
             for k in c.impls:
                 if k not in cols:
                     cols.append(k)
-        ref_col = OURS
-        if group == "floor":
-            ref_col = cols[-1]  # printed as absolute times only; ratios handled below
-        title_w = max(len(c.name) for c in gcases) + 2
-        col_w = max(16, *(len(k) + 2 for k in cols))
-        print()
-        print(f"## {group}")
-        header = "case".ljust(title_w) + "".join(k.rjust(col_w) for k in cols)
-        print(header)
-        print("-" * len(header))
+        rows: list[list[str]] = []
         for c in gcases:
-            row = c.name.ljust(title_w)
+            cells = [c.name]
             ours_ns = c.results.get(OURS)
             for k in cols:
                 v = c.results.get(k, "n/a") if k in c.impls else ""
                 if isinstance(v, float):
-                    if group == "floor":
-                        cell = fmt_ns(v)
-                        if isinstance(ours_ns, float) and k != OURS and v > 0:
-                            cell += f" {ours_ns / v:.2f}x"
-                    elif k == OURS or ref_col not in c.results or not isinstance(ours_ns, float):
-                        cell = fmt_ns(v)
-                        if c.nbytes:
-                            cell += f" {c.nbytes / v:.1f}GB/s"
-                    else:
-                        cell = f"{fmt_ns(v)} {v / ours_ns:.1f}x"
-                        if c.nbytes:
-                            cell = f"{c.nbytes / v:.1f}GB/s {v / ours_ns:.2f}x"
+                    cell = fmt_ns(v)
+                    if c.nbytes:
+                        cell += f" {c.nbytes / v:5.1f} GB/s"
+                    if k != OURS and isinstance(ours_ns, float):
+                        cell += f" {v / ours_ns:6.2f}x"
                     impl = c.impls[k]
                     if isinstance(impl, Impl) and impl.note:
                         footnotes.append(f"{c.name} / {k}: {impl.note}")
                         cell += "*"
                 else:
                     cell = str(v)
-                    if len(cell) > col_w - 1:
+                    if len(cell) > 22:
                         footnotes.append(f"{c.name} / {k}: {cell}")
                         cell = "n/a*" if cell.startswith("n/a") else "ERR*"
-                row += cell.rjust(col_w)
-            print(row)
+                cells.append(cell)
+            rows.append(cells)
+        widths = [max(len(r[i]) for r in [["case", *cols], *rows]) for i in range(len(cols) + 1)]
+        print()
+        print(f"## {group}")
+        header = "case".ljust(widths[0]) + "".join(
+            "  " + k.rjust(w) for k, w in zip(cols, widths[1:], strict=True)
+        )
+        print(header)
+        print("-" * len(header))
+        for cells in rows:
+            print(
+                cells[0].ljust(widths[0])
+                + "".join("  " + x.rjust(w) for x, w in zip(cells[1:], widths[1:], strict=True))
+            )
     if footnotes:
         print()
         print("notes (*):")
@@ -619,12 +618,25 @@ def print_tables(cases: list[Case], targets: list[dict[str, Any]], meta: dict[st
     print()
     print("## targets (issue 5)")
     for t in targets:
-        if t["met"] is None:
-            status = "n/a (not measured)"
-        else:
-            status = "met" if t["met"] else "NOT MET"
+        status = {None: "n/a", True: "met", False: "NOT MET"}[t["met"]]
         value = "" if t["value"] is None else f"{t['value']:.2f}"
         print(f"  [{status:^7}] {t['target']:<58} measured {value}")
+
+
+def _print_floor(gcases: list[Case]) -> None:
+    for c in gcases:
+        print()
+        print(f"## floor ({c.name})")
+        ours_ns = c.results.get(OURS)
+        for k in c.impls:
+            v = c.results.get(k, "n/a")
+            if isinstance(v, float):
+                cell = fmt_ns(v)
+                if k != OURS and isinstance(ours_ns, float) and v > 0:
+                    cell += f"   ours is {ours_ns / v:.2f}x this"
+            else:
+                cell = str(v)
+            print(f"  {k:<34} {cell}")
 
 
 def machine_meta(args: argparse.Namespace) -> dict[str, Any]:
