@@ -213,7 +213,13 @@ class Parser:
         allow_v2: bool = True,
         verify_checksum: bool = True,
         max_size: int = 4096,
-    ) -> Parser: ...
+        haproxy_limits: bool = False,
+    ) -> Parser:
+        """See :func:`parse` for the options.
+
+        Raises:
+            ValueError: ``max_size`` outside 16-65551, or both versions disallowed.
+        """
     def feed(self, data: Buffer, /) -> Header | None:
         """Buffer *data*; return the header once it is complete, else ``None``.
 
@@ -248,8 +254,18 @@ def parse(
     allow_v2: bool = True,
     verify_checksum: bool = True,
     max_size: int = 4096,
+    haproxy_limits: bool = False,
 ) -> Header:
     """Parse one header at the start of *data*; ``header.length`` bytes belong to it.
+
+    Args:
+        data: any buffer (bytes, bytearray, memoryview); read without copying.
+        allow_v1: accept the text format.
+        allow_v2: accept the binary format.
+        verify_checksum: check a CRC32C TLV if present (SPEC rule 34).
+        max_size: largest v2 header accepted, 16-65551 (v1 is always capped at 107).
+        haproxy_limits: HAProxy's receiver profile: only the short ``PROXY UNKNOWN``,
+            AUTHORITY at most 255 bytes, any TLV value at most 1024 bytes.
 
     Raises:
         IncompleteHeaderError: *data* is a valid but unfinished prefix.
