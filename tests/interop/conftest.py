@@ -93,8 +93,8 @@ def fmt_host(host: str) -> str:
 class Exchange:
     """What a client saw: its own address (getsockname) and every byte the peer sent back."""
 
-    sockname: tuple[str, int]
-    peername: tuple[str, int]
+    sockname: tuple[str, int] | str
+    peername: tuple[str, int] | str
     reply: bytes
     reset: bool = False
     tls_version: str | None = None
@@ -108,26 +108,35 @@ def exchange(
     *,
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
-    half_close: bool = False,
 ) -> Exchange:
-    """Connect, send *data* at once, read until the peer closes (every call times out)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    raw = socket.create_connection((host, port), timeout=TIMEOUT)
+    """Connect, send *data* at once, read until the peer closes (every call times out).
+
+    *host* starting with ``/`` is a UNIX socket path (*port* is then ignored)."""
+    if host.startswith("/"):
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.settimeout(TIMEOUT)
+        try:
+            raw.connect(host)
+        except OSError:
+            raw.close()
+            raise
+    else:
+        raw = socket.create_connection((host, port), timeout=TIMEOUT)
+        assert raw.family == (socket.AF_INET6 if ":" in host else socket.AF_INET)
     raw.settimeout(TIMEOUT)
     sock: socket.socket = raw
     version = cipher = None
     try:
-        assert raw.family == family
         if tls is not None:
             sock = tls.wrap_socket(raw, server_hostname=server_hostname)
             version = sock.version()
             c = sock.cipher()
             cipher = c[0] if c else None
-        sockname = sock.getsockname()[:2]
-        peername = sock.getpeername()[:2]
+        sockname = sock.getsockname()
+        peername = sock.getpeername()
+        if raw.family != socket.AF_UNIX:  # drop IPv6 flowinfo/scope_id
+            sockname, peername = sockname[:2], peername[:2]
         sock.sendall(data)
-        if half_close and tls is None:
-            sock.shutdown(socket.SHUT_WR)
         chunks: list[bytes] = []
         reset = False
         while True:
@@ -519,6 +528,7 @@ class Peers:
     split_header: Callable[[bytes, bytes], bytes] = split_header
     save_vector: Callable[[str, bytes], None] = save_vector
     fmt_host: Callable[[str], str] = fmt_host
+    capture_server: type[CaptureServer] = CaptureServer
     client_cn: str = CLIENT_CN
     sni: str = SNI
     vectors_dir: Path = VECTORS_DIR

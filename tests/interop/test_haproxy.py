@@ -95,9 +95,11 @@ def check_relayed(peers, captured: bytes, sent: bytes):
 
 
 @pytest.fixture(scope="module")
-def sender(start_haproxy, capture, pki, ipv6_loopback, peers):
-    """One HAProxy with a frontend per kind of header, all relaying to the capture server."""
-    ports = {
+def sender(start_haproxy, capture, pki, ipv6_loopback, peers, tmp_path_factory):
+    """One HAProxy with a frontend per kind of header, all relaying to the capture server.
+    The v1 and unix frontends also listen on UNIX sockets (``ports["v1-unix"]`` etc.)."""
+    sockets = tmp_path_factory.mktemp("sock")
+    ports: dict[str, int | str] = {
         "v1": peers.free_port(),
         "v2": peers.free_port(),
         "tls": peers.free_port(),
@@ -113,6 +115,7 @@ def sender(start_haproxy, capture, pki, ipv6_loopback, peers):
 frontend fe_v1
     mode tcp
     bind 127.0.0.1:{ports["v1"]}
+    bind unix@{sockets / "v1.sock"}
 {v6_binds["v1"]}    default_backend be_v1
 backend be_v1
     mode tcp
@@ -134,8 +137,18 @@ frontend fe_tls
 backend be_tls
     mode tcp
     server capture {to} send-proxy-v2 proxy-v2-options {",".join(V2_OPTIONS)}
+
+frontend fe_unix
+    mode tcp
+    bind unix@{sockets / "v2.sock"}
+    default_backend be_unix
+backend be_unix
+    mode tcp
+    server capture {to} send-proxy-v2 proxy-v2-options crc32c,unique-id,authority
 """
-    start_haproxy(body, list(ports.values()))
+    start_haproxy(body, [p for p in ports.values() if isinstance(p, int)])
+    ports["v1-unix"] = str(sockets / "v1.sock")
+    ports["v2-unix"] = str(sockets / "v2.sock")
     return ports
 
 
@@ -163,7 +176,9 @@ def test_installed_haproxy_knows_every_proxy_v2_option(haproxy_bin, haproxy_vers
     assert not refused, f"HAProxy {haproxy_version} refuses: {refused}"
 
 
-@pytest.mark.parametrize(("host", "family"), [("127.0.0.1", Family.INET), ("::1", Family.INET6)])
+@pytest.mark.parametrize(
+    ("host", "family"), [("127.0.0.1", Family.INET), ("::1", Family.INET6)], ids=["ipv4", "ipv6"]
+)
 def test_haproxy_send_proxy_v1(sender, capture, peers, ipv6_loopback, host, family):
     """``send-proxy`` writes a v1 line (rules 8-14) carrying the client's real address
     and port and the frontend's address as destination."""
@@ -187,7 +202,9 @@ def test_haproxy_send_proxy_v1(sender, capture, peers, ipv6_loopback, host, fami
     peers.save_vector(f"haproxy-v1-tcp{4 if family is Family.INET else 6}.bin", wire)
 
 
-@pytest.mark.parametrize(("host", "family"), [("127.0.0.1", Family.INET), ("::1", Family.INET6)])
+@pytest.mark.parametrize(
+    ("host", "family"), [("127.0.0.1", Family.INET), ("::1", Family.INET6)], ids=["ipv4", "ipv6"]
+)
 def test_haproxy_send_proxy_v2(sender, capture, peers, ipv6_loopback, host, family):
     """``send-proxy-v2`` writes a binary PROXY/STREAM header (rules 18-27, 29) with the
     client's real address: 28 bytes for IPv4, 52 for IPv6, no TLVs without options."""
@@ -282,25 +299,108 @@ def test_haproxy_tls_without_client_cert_is_not_verified(sender, capture, peers,
     assert header.alpn is None
 
 
+def test_haproxy_unix_client_v1_is_unknown(sender, capture, peers):
+    """A client on a UNIX socket has no INET address: ``send-proxy`` writes the short
+    ``PROXY UNKNOWN\\r\\n`` (rules 9, 17, 46), which we take with no addresses (D5)."""
+    sent = peers.payload("haproxy-v1-unix")
+    ex = peers.exchange(sender["v1-unix"], 0, sent)
+    assert ex.reply == b"ACK"
+    header, wire = check_relayed(peers, capture.wait_for(sent).data, sent)
+    assert wire == b"PROXY UNKNOWN\r\n"
+    assert header.version == 1
+    assert header.family is Family.UNSPEC
+    assert header.protocol is Protocol.UNSPEC
+    assert header.source is None
+    assert header.destination is None
+    peers.save_vector("haproxy-v1-unknown-unix.bin", wire)
+
+
+def test_haproxy_unix_client_v2_is_local_with_tlvs(sender, capture, peers):
+    """From a UNIX socket client, ``send-proxy-v2`` with crc32c,unique-id,authority writes
+    LOCAL + UNSPEC (rules 20, 24, 46) whose length covers TLVs right after the 16 bytes: a
+    CRC32C we verify and an empty UNIQUE_ID (no unique-id-format) - D3, rules 26, 34, 44."""
+    sent = peers.payload("haproxy-v2-unix")
+    ex = peers.exchange(sender["v2-unix"], 0, sent)
+    assert ex.reply == b"ACK"
+    header, wire = check_relayed(peers, capture.wait_for(sent).data, sent)
+    assert wire[12:14] == b"\x20\x00"  # v2 LOCAL, UNSPEC/UNSPEC
+    assert header.version == 2
+    assert header.command is Command.LOCAL
+    assert header.family is Family.UNSPEC
+    assert header.source is None
+    assert header.destination is None
+    assert [t.type for t in header.tlvs] == [t for t, _, _ in tlv_spans(wire)]
+    assert header.tlvs[0].type == 0x03
+    assert header.crc32c == crc32c_reference(with_crc_zeroed(wire))
+    assert header.unique_id in (None, b"")
+    peers.save_vector("haproxy-v2-local-unix.bin", wire)
+
+
+def test_haproxy_health_check_sends_local(start_haproxy, peers):
+    """``check check-send-proxy`` health checks open their own connection with a v2 LOCAL
+    header (rules 17, 20): family UNSPEC, length honoured (rule 26), here with a CRC32C
+    that covers it and verifies (rules 34, 44, D3)."""
+    checked = peers.capture_server()
+    try:
+        port = peers.free_port()
+        check = "send-proxy-v2 proxy-v2-options crc32c check check-send-proxy inter 200ms"
+        body = f"""
+frontend fe_unused
+    mode tcp
+    bind 127.0.0.1:{port}
+    default_backend be_checked
+backend be_checked
+    mode tcp
+    server capture 127.0.0.1:{checked.port} {check}
+"""
+        daemon = start_haproxy(body, [port])
+        try:
+            wire = checked.wait_for(pp.V2_SIGNATURE + b"\x20").data
+        finally:
+            daemon.stop()
+    finally:
+        checked.close()
+    header = pp.parse(wire)
+    assert header.length == len(wire)
+    assert header.to_bytes() == wire
+    assert header.command is Command.LOCAL
+    assert header.family is Family.UNSPEC
+    assert header.source is None
+    assert header.crc32c == crc32c_reference(with_crc_zeroed(wire))
+    peers.save_vector("haproxy-v2-local-check.bin", wire)
+
+
 # --------------------------------------------------------------------------- receivers
 
 
 @pytest.fixture(scope="module")
 def receiver(start_haproxy, capture, peers):
     """HAProxy ``accept-proxy`` listeners: ``http`` answers what it took from the header;
-    ``chain`` relays to the capture server with HAProxy's own v2 header."""
-    ports = {"http": peers.free_port(), "chain": peers.free_port()}
+    ``chain-v1``/``chain-v2`` relay to the capture server with HAProxy's own header."""
+    ports = {
+        "http": peers.free_port(),
+        "chain-v1": peers.free_port(),
+        "chain-v2": peers.free_port(),
+    }
     body = f"""
 frontend fe_http
     mode http
     bind 127.0.0.1:{ports["http"]} accept-proxy
     http-request return status 200 content-type text/plain lf-string "{SEEN_FORMAT}"
 
-frontend fe_chain
+frontend fe_chain_v1
     mode tcp
-    bind 127.0.0.1:{ports["chain"]} accept-proxy
-    default_backend be_chain
-backend be_chain
+    bind 127.0.0.1:{ports["chain-v1"]} accept-proxy
+    default_backend be_chain_v1
+backend be_chain_v1
+    mode tcp
+    server capture 127.0.0.1:{capture.port} send-proxy
+
+frontend fe_chain_v2
+    mode tcp
+    bind 127.0.0.1:{ports["chain-v2"]} accept-proxy
+    default_backend be_chain_v2
+backend be_chain_v2
     mode tcp
     server capture 127.0.0.1:{capture.port} send-proxy-v2 proxy-v2-options crc32c,authority
 """
@@ -339,6 +439,13 @@ BUILT = {
     "v2-ipv6-tlvs-crc": lambda: pp.build_v2(
         V6_SRC, V6_DST, crc32c=True, authority="six.interop.test", unique_id=b"built-uid-6"
     ),
+}
+
+
+MAPPED_SRC, MAPPED_DST = ("::ffff:127.1.2.3", 1), ("::ffff:127.4.5.6", 65535)
+CHAINED = {
+    "v1-mapped": lambda: pp.build_v1(MAPPED_SRC, MAPPED_DST),
+    "v2-mapped": lambda: pp.build_v2(MAPPED_SRC, MAPPED_DST, authority="mapped.interop.test"),
 }
 
 
@@ -388,21 +495,31 @@ def test_haproxy_accept_proxy_local_uses_real_addresses(receiver, peers, case):
     assert body_of(ex.reply) == expected_seen(ex.sockname, ex.peername)
 
 
-@pytest.mark.parametrize("case", ["v1-tcp4", "v1-tcp6", "v2-ipv4-tlvs-crc", "v2-ipv6-tlvs-crc"])
-def test_haproxy_chain_relays_what_we_built(receiver, capture, peers, case):
-    """Our header into ``accept-proxy``, HAProxy's own ``send-proxy-v2`` out: the relayed
-    header carries our addresses (rule 21) and our AUTHORITY (rule 33), with a fresh
+@pytest.mark.parametrize("relay", [1, 2], ids=["to-v1", "to-v2"])
+@pytest.mark.parametrize(
+    "case", ["v1-tcp4", "v1-tcp6", "v1-mapped", "v2-ipv4-tlvs-crc", "v2-mapped"]
+)
+def test_haproxy_chain_relays_what_we_built(receiver, capture, peers, case, relay):
+    """Our header into ``accept-proxy``, HAProxy's own ``send-proxy``/``send-proxy-v2``
+    out: the relayed header carries our addresses (rule 21), IPv4-mapped IPv6 ones kept as
+    ``::ffff:a.b.c.d`` text (D6, D8), and for v2 our AUTHORITY (rule 33) under a fresh
     CRC32C that we verify (rule 34)."""
-    built = pp.parse(BUILT[case]())
-    sent = peers.payload(f"chain-{case}")
-    ex = peers.exchange("127.0.0.1", receiver["chain"], built.to_bytes() + sent)
+    built = pp.parse(CHAINED.get(case, BUILT.get(case, lambda: b""))())
+    sent = peers.payload(f"chain-{case}-{relay}")
+    ex = peers.exchange("127.0.0.1", receiver[f"chain-v{relay}"], built.to_bytes() + sent)
     assert ex.reply == b"ACK"
     relayed, wire = check_relayed(peers, capture.wait_for(sent).data, sent)
-    assert relayed.version == 2
+    assert relayed.version == relay
+    assert relayed.family is built.family
     assert relayed.source == built.source
     assert relayed.destination == built.destination
-    assert relayed.authority == built.authority
-    assert relayed.crc32c == crc32c_reference(with_crc_zeroed(wire))
+    if relay == 2:
+        assert relayed.authority == built.authority
+        assert relayed.crc32c == crc32c_reference(with_crc_zeroed(wire))
+    if case.endswith("mapped"):
+        assert relayed.source == (MAPPED_SRC[0], MAPPED_SRC[1])
+        if relay == 1:
+            assert wire.startswith(b"PROXY TCP6 ::ffff:127.1.2.3 ::ffff:127.4.5.6 ")
 
 
 def test_bad_crc32c_refused_by_haproxy_and_by_us(receiver, peers):

@@ -57,7 +57,9 @@ http {{
     return ports
 
 
-@pytest.mark.parametrize(("host", "family"), [("127.0.0.1", Family.INET), ("::1", Family.INET6)])
+@pytest.mark.parametrize(
+    ("host", "family"), [("127.0.0.1", Family.INET), ("::1", Family.INET6)], ids=["ipv4", "ipv6"]
+)
 def test_nginx_stream_proxy_protocol_v1(nginx, capture, peers, ipv6_loopback, host, family):
     """stream ``proxy_protocol on;`` sends a v1 line (rules 8-14) with the client's real
     address and the listener's address; the payload follows untouched (rule 2)."""
