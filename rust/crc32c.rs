@@ -23,10 +23,7 @@ pub fn with_field_zeroed(header: &[u8], field: usize) -> Option<u32> {
 /// Whether the CRC32C value stored big-endian at `field` matches the header (rule 34).
 #[must_use]
 pub fn verify(header: &[u8], field: usize) -> bool {
-    let Some(stored) = header
-        .get(field..field + 4)
-        .and_then(|s| s.first_chunk::<4>())
-    else {
+    let Some(stored) = header.get(field..field + 4).and_then(|s| s.first_chunk::<4>()) else {
         return false;
     };
     with_field_zeroed(header, field) == Some(u32::from_be_bytes(*stored))
@@ -40,11 +37,7 @@ pub fn reference(crc: u32, data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
         }
     }
     !crc
@@ -72,10 +65,7 @@ mod tests {
         }
         for len in [0, 1, 3, 8, 15, 16, 17, 255, 3000] {
             assert_eq!(append(0, &data[..len]), reference(0, &data[..len]));
-            assert_eq!(
-                append(0x1234_5678, &data[..len]),
-                reference(0x1234_5678, &data[..len])
-            );
+            assert_eq!(append(0x1234_5678, &data[..len]), reference(0x1234_5678, &data[..len]));
         }
     }
 

@@ -191,10 +191,7 @@ impl fmt::Display for BuildError {
                 write!(f, "TLV 0x{kind:02x} value of {len} bytes is over 65535")
             }
             Self::TlvLength { kind, len } => {
-                write!(
-                    f,
-                    "TLV 0x{kind:02x} value of {len} bytes is invalid for its type"
-                )
+                write!(f, "TLV 0x{kind:02x} value of {len} bytes is invalid for its type")
             }
             Self::HeaderTooLarge { len } => {
                 write!(f, "v2 header of {len} bytes is over the 65551-byte maximum")

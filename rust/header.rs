@@ -1,7 +1,7 @@
 //! The parsed header: field enums, the address block, and [`Header`], a zero-copy view over
 //! the wire bytes plus a small [`Layout`] of what parsing learned.
 
-use core::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use crate::tlv::{self, Ssl, Tlv, Tlvs};
 
@@ -94,12 +94,16 @@ pub enum Addresses {
         /// Where the client connected to.
         dst: SocketAddrV4,
     },
-    /// IPv6 source and destination.
+    /// IPv6 source and destination (kept compact: no flow info or scope on the wire).
     V6 {
-        /// The client.
-        src: SocketAddrV6,
-        /// Where the client connected to.
-        dst: SocketAddrV6,
+        /// The client's address.
+        src: Ipv6Addr,
+        /// The address the client connected to.
+        dst: Ipv6Addr,
+        /// The client's port.
+        src_port: u16,
+        /// The port the client connected to.
+        dst_port: u16,
     },
     /// UNIX addresses: 108 bytes each at offsets 16 and 124 of the header.
     Unix,
@@ -116,11 +120,12 @@ pub enum Address<'a> {
 }
 
 /// The meaningful bytes of a 108-byte UNIX address: a pathname ends at its first NUL; an
-/// abstract address (first byte NUL) keeps its leading NUL and loses only trailing NULs.
+/// abstract address (first byte NUL) keeps its leading NUL and loses only trailing NULs; all
+/// NULs is the empty (unnamed) address.
 #[must_use]
 pub fn unix_path(raw: &[u8]) -> &[u8] {
     if raw.first() == Some(&0) {
-        let end = raw.iter().rposition(|&b| b != 0).map_or(1, |i| i + 1);
+        let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
         &raw[..end]
     } else {
         let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
@@ -220,7 +225,9 @@ impl<'a> Header<'a> {
         match self.layout.addresses {
             Addresses::None => None,
             Addresses::V4 { src, .. } => Some(Address::Inet(SocketAddr::V4(src))),
-            Addresses::V6 { src, .. } => Some(Address::Inet(SocketAddr::V6(src))),
+            Addresses::V6 { src, src_port, .. } => {
+                Some(Address::Inet(SocketAddr::V6(SocketAddrV6::new(src, src_port, 0, 0))))
+            }
             Addresses::Unix => self.bytes.get(16..16 + UNIX_ADDR_LEN).map(Address::Unix),
         }
     }
@@ -231,11 +238,12 @@ impl<'a> Header<'a> {
         match self.layout.addresses {
             Addresses::None => None,
             Addresses::V4 { dst, .. } => Some(Address::Inet(SocketAddr::V4(dst))),
-            Addresses::V6 { dst, .. } => Some(Address::Inet(SocketAddr::V6(dst))),
-            Addresses::Unix => self
-                .bytes
-                .get(16 + UNIX_ADDR_LEN..16 + 2 * UNIX_ADDR_LEN)
-                .map(Address::Unix),
+            Addresses::V6 { dst, dst_port, .. } => {
+                Some(Address::Inet(SocketAddr::V6(SocketAddrV6::new(dst, dst_port, 0, 0))))
+            }
+            Addresses::Unix => {
+                self.bytes.get(16 + UNIX_ADDR_LEN..16 + 2 * UNIX_ADDR_LEN).map(Address::Unix)
+            }
         }
     }
 
@@ -256,5 +264,27 @@ impl<'a> Header<'a> {
     #[must_use]
     pub fn ssl(&self) -> Option<Ssl<'a>> {
         self.tlv(tlv::SSL).and_then(|t| Ssl::new(t.value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_stays_small() {
+        // The Python Header holds a Layout: keep it compact (memory target of issue 5).
+        assert!(core::mem::size_of::<Layout>() <= 56, "{}", core::mem::size_of::<Layout>());
+    }
+
+    #[test]
+    fn unix_paths() {
+        let mut raw = [0u8; UNIX_ADDR_LEN];
+        raw[..4].copy_from_slice(b"/a/b");
+        assert_eq!(unix_path(&raw), b"/a/b");
+        raw[0] = 0;
+        assert_eq!(unix_path(&raw), b"\0a/b");
+        assert_eq!(unix_path(&[0; UNIX_ADDR_LEN]), b"");
+        assert_eq!(unix_path(&[b'x'; UNIX_ADDR_LEN]).len(), UNIX_ADDR_LEN);
     }
 }

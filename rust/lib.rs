@@ -100,11 +100,7 @@ impl Options {
     #[must_use]
     pub fn max_header_len(&self) -> usize {
         let v1 = if self.allow_v1 { v1::MAX_LEN } else { 0 };
-        let v2 = if self.allow_v2 {
-            self.max_size.clamp(v2::PREFIX_LEN, v2::MAX_LEN)
-        } else {
-            0
-        };
+        let v2 = if self.allow_v2 { self.max_size.clamp(v2::PREFIX_LEN, v2::MAX_LEN) } else { 0 };
         v1.max(v2).max(1)
     }
 }
@@ -156,9 +152,7 @@ pub fn parse_layout(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseE
         Err(ParseError::new(kind, 0))
     };
     match buf.first() {
-        None => Ok(Status::Partial {
-            needed: opts.min_header_len(),
-        }),
+        None => Ok(Status::Partial { needed: opts.min_header_len() }),
         Some(b'P') if opts.allow_v1 => v1::parse(buf, opts.haproxy_limits),
         Some(b'P') => refuse(b"PROXY"),
         Some(b'\r') if opts.allow_v2 => v2::parse(buf, opts),

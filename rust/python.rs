@@ -124,8 +124,7 @@ fn enum_member<'py>(
     name: &str,
     value: u8,
 ) -> PyResult<Bound<'py, PyAny>> {
-    cell.import(py, "proxyproto_rs._enums", name)?
-        .call1((value,))
+    cell.import(py, "proxyproto_rs._enums", name)?.call1((value,))
 }
 
 fn options(
@@ -143,17 +142,9 @@ fn options(
         )));
     }
     if !allow_v1 && !allow_v2 {
-        return Err(PyValueError::new_err(
-            "allow_v1 and allow_v2 cannot both be False",
-        ));
+        return Err(PyValueError::new_err("allow_v1 and allow_v2 cannot both be False"));
     }
-    Ok(Options {
-        allow_v1,
-        allow_v2,
-        verify_checksum,
-        max_size,
-        haproxy_limits,
-    })
+    Ok(Options { allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits })
 }
 
 /// Dotted-quad text without going through `fmt`.
@@ -216,9 +207,7 @@ fn address<'py>(py: Python<'py>, addr: Option<Address<'_>>) -> PyResult<Bound<'p
                 Ok(PyBytes::new(py, path).into_any())
             } else {
                 static FSDECODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-                FSDECODE
-                    .import(py, "os", "fsdecode")?
-                    .call1((PyBytes::new(py, path),))
+                FSDECODE.import(py, "os", "fsdecode")?.call1((PyBytes::new(py, path),))
             }
         }
     }
@@ -248,15 +237,9 @@ fn address_in(py: Python<'_>, obj: &Bound<'_, PyAny>, which: &str) -> PyResult<A
             return Err(build_error_with(py, "address", &msg));
         };
         let port_obj = t.get_item(1)?;
-        let port = port_obj
-            .extract::<i64>()
-            .ok()
-            .and_then(|p| u16::try_from(p).ok());
+        let port = port_obj.extract::<i64>().ok().and_then(|p| u16::try_from(p).ok());
         let Some(port) = port else {
-            let msg = format!(
-                "{which}: port {} is not an integer in 0-65535",
-                port_obj.repr()?
-            );
+            let msg = format!("{which}: port {} is not an integer in 0-65535", port_obj.repr()?);
             return Err(build_error_with(py, "port", &msg));
         };
         return Ok(AddrIn::Ip(SocketAddr::new(ip, port)));
@@ -285,10 +268,9 @@ fn addresses_in(
     let destination = destination.filter(|d| !d.is_none());
     match (source, destination) {
         (None, None) => Ok(None),
-        (Some(s), Some(d)) => Ok(Some((
-            address_in(py, s, "source")?,
-            address_in(py, d, "destination")?,
-        ))),
+        (Some(s), Some(d)) => {
+            Ok(Some((address_in(py, s, "source")?, address_in(py, d, "destination")?)))
+        }
         _ => Err(build_error(py, &BuildError::MissingAddress)),
     }
 }
@@ -314,13 +296,7 @@ pub struct PyTlv {
 
 impl PyTlv {
     fn new_bound<'py>(py: Python<'py>, kind: u8, value: &[u8]) -> PyResult<Bound<'py, Self>> {
-        Bound::new(
-            py,
-            Self {
-                kind,
-                value: PyBytes::new(py, value).unbind(),
-            },
-        )
+        Bound::new(py, Self { kind, value: PyBytes::new(py, value).unbind() })
     }
 }
 
@@ -330,9 +306,7 @@ impl PyTlv {
     #[pyo3(signature = (r#type, value))]
     fn py_new(py: Python<'_>, r#type: i64, value: &Bound<'_, PyAny>) -> PyResult<Self> {
         let Ok(kind) = u8::try_from(r#type) else {
-            return Err(PyValueError::new_err(format!(
-                "TLV type {type} is not in 0-255"
-            )));
+            return Err(PyValueError::new_err(format!("TLV type {type} is not in 0-255")));
         };
         let value = with_bytes(value, |b| PyBytes::new(py, b).unbind())?;
         Ok(Self { kind, value })
@@ -363,10 +337,7 @@ impl PyTlv {
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let pair = PyTuple::new(
             py,
-            [
-                self.kind.into_pyobject(py)?.into_any(),
-                self.value.bind(py).clone().into_any(),
-            ],
+            [self.kind.into_pyobject(py)?.into_any(), self.value.bind(py).clone().into_any()],
         )?;
         pair.try_iter().map(Bound::into_any)
     }
@@ -385,11 +356,7 @@ impl PyTlv {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "Tlv(type=0x{:02X}, value={})",
-            self.kind,
-            self.value.bind(py).repr()?
-        ))
+        Ok(format!("Tlv(type=0x{:02X}, value={})", self.kind, self.value.bind(py).repr()?))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
@@ -401,9 +368,8 @@ impl PyTlv {
 }
 
 fn tlv_tuple<'py>(py: Python<'py>, tlvs: tlv::Tlvs<'_>) -> PyResult<Bound<'py, PyTuple>> {
-    let items = tlvs
-        .map(|t| PyTlv::new_bound(py, t.kind, t.value))
-        .collect::<PyResult<Vec<_>>>()?;
+    let items =
+        tlvs.map(|t| PyTlv::new_bound(py, t.kind, t.value)).collect::<PyResult<Vec<_>>>()?;
     PyTuple::new(py, items)
 }
 
@@ -420,12 +386,7 @@ pub struct PySslInfo {
 
 impl PySslInfo {
     fn ssl(&self) -> Ssl<'_> {
-        Ssl {
-            client: self.client,
-            verify: self.verify,
-            sub: &self.sub,
-            sub_offset: 5,
-        }
+        Ssl { client: self.client, verify: self.verify, sub: &self.sub, sub_offset: 5 }
     }
 
     fn text<'py>(&self, py: Python<'py>, kind: u8) -> PyResult<Option<Bound<'py, PyAny>>> {
@@ -489,9 +450,7 @@ impl PySslInfo {
     }
     #[getter]
     fn client_cert<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.ssl()
-            .get(tlv::SSL_CLIENT_CERT)
-            .map(|v| PyBytes::new(py, v))
+        self.ssl().get(tlv::SSL_CLIENT_CERT).map(|v| PyBytes::new(py, v))
     }
     #[getter]
     fn tlvs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
@@ -511,10 +470,42 @@ impl PySslInfo {
 // ---------------------------------------------------------------------------------------------
 // Header
 
+/// A header's wire bytes: inline when short (most headers: no allocation besides the
+/// Python object), on the heap otherwise.
+enum Raw {
+    Inline { len: u8, bytes: [u8; Raw::INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Raw {
+    /// Covers v2 IPv4 (28 B) and IPv6 (52 B), LOCAL (16 B) and most v1 TCP4 lines.
+    const INLINE: usize = 56;
+
+    fn new(src: &[u8]) -> Self {
+        if src.len() <= Self::INLINE {
+            let mut bytes = [0; Self::INLINE];
+            bytes[..src.len()].copy_from_slice(src);
+            Self::Inline { len: src.len() as u8, bytes }
+        } else {
+            Self::Heap(src.into())
+        }
+    }
+}
+
+impl core::ops::Deref for Raw {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(b) => b,
+        }
+    }
+}
+
 /// A parsed PROXY protocol header: wire bytes plus what parsing learned.
 #[pyclass(module = "proxyproto_rs._core", name = "Header", frozen)]
 pub struct PyHeader {
-    raw: Box<[u8]>,
+    raw: Raw,
     layout: Layout,
 }
 
@@ -531,10 +522,9 @@ impl PyHeader {
 
 fn header_from(py: Python<'_>, buf: &[u8], opts: &Options) -> PyResult<PyHeader> {
     match parse_layout(buf, opts) {
-        Ok(Status::Complete { header, consumed }) => Ok(PyHeader {
-            raw: buf[..consumed].into(),
-            layout: header,
-        }),
+        Ok(Status::Complete { header, consumed }) => {
+            Ok(PyHeader { raw: Raw::new(&buf[..consumed]), layout: header })
+        }
         Ok(Status::Partial { needed }) => Err(incomplete_error(py, buf.len(), needed)),
         Err(e) => Err(parse_error(py, e)),
     }
@@ -601,16 +591,12 @@ impl PyHeader {
 
     #[getter]
     fn authority<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.tlv_value(tlv::AUTHORITY)
-            .map(|v| utf8_text(py, v))
-            .transpose()
+        self.tlv_value(tlv::AUTHORITY).map(|v| utf8_text(py, v)).transpose()
     }
 
     #[getter]
     fn crc32c(&self) -> Option<u32> {
-        self.tlv_value(tlv::CRC32C)
-            .and_then(|v| v.try_into().ok())
-            .map(u32::from_be_bytes)
+        self.tlv_value(tlv::CRC32C).and_then(|v| v.try_into().ok()).map(u32::from_be_bytes)
     }
 
     #[getter]
@@ -629,17 +615,12 @@ impl PyHeader {
 
     #[getter]
     fn netns<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.tlv_value(tlv::NETNS)
-            .map(|v| utf8_text(py, v))
-            .transpose()
+        self.tlv_value(tlv::NETNS).map(|v| utf8_text(py, v)).transpose()
     }
 
     #[getter]
     fn aws_vpce_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.tlv_value(tlv::AWS)
-            .and_then(tlv::aws_vpce_id)
-            .map(|v| utf8_text(py, v))
-            .transpose()
+        self.tlv_value(tlv::AWS).and_then(tlv::aws_vpce_id).map(|v| utf8_text(py, v)).transpose()
     }
 
     #[getter]
@@ -649,8 +630,7 @@ impl PyHeader {
 
     #[getter]
     fn gcp_psc_connection_id(&self) -> Option<u64> {
-        self.tlv_value(tlv::GCP)
-            .and_then(tlv::gcp_psc_connection_id)
+        self.tlv_value(tlv::GCP).and_then(tlv::gcp_psc_connection_id)
     }
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -662,24 +642,18 @@ impl PyHeader {
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<PyHeader>()
-            .is_ok_and(|o| o.get().raw == self.raw)
+        other.cast::<PyHeader>().is_ok_and(|o| *o.get().raw == *self.raw)
     }
 
     fn __hash__(&self) -> u64 {
         let mut h = DefaultHasher::new();
-        self.raw.hash(&mut h);
+        (*self.raw).hash(&mut h);
         h.finish() >> 1
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let l = &self.layout;
-        let cmd = if l.command == Command::Local {
-            "LOCAL"
-        } else {
-            "PROXY"
-        };
+        let cmd = if l.command == Command::Local { "LOCAL" } else { "PROXY" };
         let fam = ["UNSPEC", "INET", "INET6", "UNIX"][l.family as usize];
         let proto = ["UNSPEC", "STREAM", "DGRAM"][l.protocol as usize];
         let mut s = format!("<Header v{} {cmd} {fam} {proto}", l.version);
@@ -688,11 +662,7 @@ impl PyHeader {
             let dst = address(py, self.view().destination())?.repr()?;
             let _ = write!(s, " source={src} destination={dst}");
         }
-        let kinds: Vec<String> = self
-            .view()
-            .tlvs()
-            .map(|t| format!("0x{:02X}", t.kind))
-            .collect();
+        let kinds: Vec<String> = self.view().tlvs().map(|t| format!("0x{:02X}", t.kind)).collect();
         if !kinds.is_empty() {
             let _ = write!(s, " tlvs=[{}]", kinds.join(", "));
         }
@@ -734,23 +704,8 @@ impl PyHeader {
         netns: Option<&str>,
         aws_vpce_id: Option<&str>,
     ) -> PyResult<Self> {
-        let typed = TypedTlvs {
-            alpn,
-            authority,
-            unique_id,
-            netns,
-            aws_vpce_id,
-        };
-        let raw = build_v2_bytes(
-            py,
-            source,
-            destination,
-            command,
-            protocol,
-            tlvs,
-            crc32c,
-            &typed,
-        )?;
+        let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
+        let raw = build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;
         header_from(py, &raw, &PERMISSIVE)
     }
 
@@ -786,18 +741,8 @@ impl PyParser {
         max_size: usize,
         haproxy_limits: bool,
     ) -> PyResult<Self> {
-        let opts = options(
-            allow_v1,
-            allow_v2,
-            verify_checksum,
-            max_size,
-            haproxy_limits,
-        )?;
-        Ok(Self {
-            inner: stream::Parser::new(opts),
-            header: None,
-            trailing: Vec::new(),
-        })
+        let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
+        Ok(Self { inner: stream::Parser::new(opts), header: None, trailing: Vec::new() })
     }
 
     fn feed(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyHeader>>> {
@@ -813,7 +758,7 @@ impl PyParser {
             Ok(Fed::Complete { .. }) => {
                 if self.header.is_none() {
                     let layout = self.inner.header().map(|(_, l)| l);
-                    let raw = self.inner.take_bytes().into_boxed_slice();
+                    let raw = Raw::new(&self.inner.take_bytes());
                     let layout = layout.unwrap_or_else(|| unreachable!());
                     self.header = Some(Py::new(py, PyHeader { raw, layout })?);
                 }
@@ -882,13 +827,7 @@ fn parse(
     max_size: usize,
     haproxy_limits: bool,
 ) -> PyResult<PyHeader> {
-    let opts = options(
-        allow_v1,
-        allow_v2,
-        verify_checksum,
-        max_size,
-        haproxy_limits,
-    )?;
+    let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
     with_bytes(data, |bytes| header_from(py, bytes, &opts))?
 }
 
@@ -1022,23 +961,8 @@ fn build_v2<'py>(
     netns: Option<&str>,
     aws_vpce_id: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let typed = TypedTlvs {
-        alpn,
-        authority,
-        unique_id,
-        netns,
-        aws_vpce_id,
-    };
-    let raw = build_v2_bytes(
-        py,
-        source,
-        destination,
-        command,
-        protocol,
-        tlvs,
-        crc32c,
-        &typed,
-    )?;
+    let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
+    let raw = build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;
     Ok(PyBytes::new(py, &raw))
 }
 

@@ -47,14 +47,7 @@ impl Parser {
     #[must_use]
     pub fn new(opts: Options) -> Self {
         let min_total = opts.min_header_len();
-        Self {
-            opts,
-            buf: Vec::new(),
-            state: State::Reading {
-                min_total,
-                exact: false,
-            },
-        }
+        Self { opts, buf: Vec::new(), state: State::Reading { min_total, exact: false } }
     }
 
     /// The largest header this parser may have to hold.
@@ -92,17 +85,12 @@ impl Parser {
                 self.buf.truncate(consumed);
                 self.buf.shrink_to_fit();
                 self.state = State::Done(header);
-                Ok(Fed::Complete {
-                    used: consumed - before,
-                })
+                Ok(Fed::Complete { used: consumed - before })
             }
             Ok(Status::Partial { needed }) => {
                 let have = self.buf.len();
                 let exact = self.buf.len() >= crate::v2::PREFIX_LEN && self.buf[0] == b'\r';
-                self.state = State::Reading {
-                    min_total: have + needed,
-                    exact,
-                };
+                self.state = State::Reading { min_total: have + needed, exact };
                 Ok(Fed::NeedMore(needed))
             }
             Err(e) => {
@@ -217,9 +205,7 @@ mod tests {
         same_for_every_split(b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 22x2\r\n");
         same_for_every_split(b"PROXY UNKNOWN\r\n");
         let mut v2 = crate::v2::SIGNATURE.to_vec();
-        v2.extend_from_slice(&[
-            0x21, 0x11, 0, 15, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2, 4, 0, 0,
-        ]);
+        v2.extend_from_slice(&[0x21, 0x11, 0, 15, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2, 4, 0, 0]);
         v2.extend_from_slice(b"payload");
         same_for_every_split(&v2);
         v2[13] = 0x19;

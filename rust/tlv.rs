@@ -73,10 +73,7 @@ impl<'a> Tlvs<'a> {
     /// TLVs in `region`, which starts at `offset` in the header (offsets are reported from it).
     #[must_use]
     pub const fn new(region: &'a [u8], offset: usize) -> Self {
-        Self {
-            rest: region,
-            offset,
-        }
+        Self { rest: region, offset }
     }
 }
 
@@ -87,11 +84,7 @@ impl<'a> Iterator for Tlvs<'a> {
         let (&[kind, hi, lo], after) = self.rest.split_first_chunk::<3>()?;
         let len = usize::from(u16::from_be_bytes([hi, lo]));
         let value = after.get(..len)?;
-        let tlv = Tlv {
-            kind,
-            value,
-            offset: self.offset,
-        };
+        let tlv = Tlv { kind, value, offset: self.offset };
         self.rest = &after[len..];
         self.offset += 3 + len;
         Some(tlv)
@@ -196,12 +189,7 @@ impl<'a> Ssl<'a> {
     #[must_use]
     pub fn new(value: &'a [u8]) -> Option<Self> {
         let (&[client, a, b, c, d], sub) = value.split_first_chunk::<5>()?;
-        Some(Self {
-            client,
-            verify: u32::from_be_bytes([a, b, c, d]),
-            sub,
-            sub_offset: 5,
-        })
+        Some(Self { client, verify: u32::from_be_bytes([a, b, c, d]), sub, sub_offset: 5 })
     }
 
     /// The sub-TLVs (offsets relative to the SSL value).
@@ -258,14 +246,8 @@ mod tests {
         assert!(validate(&region, 40, false).is_ok());
         let all: Vec<_> = Tlvs::new(&region, 40).collect();
         assert_eq!(all.len(), 3);
-        assert_eq!(
-            (all[0].kind, all[0].value, all[0].offset),
-            (1, &b"h2"[..], 40)
-        );
-        assert_eq!(
-            (all[1].kind, all[1].value, all[1].offset),
-            (0xE1, &b""[..], 45)
-        );
+        assert_eq!((all[0].kind, all[0].value, all[0].offset), (1, &b"h2"[..], 40));
+        assert_eq!((all[1].kind, all[1].value, all[1].offset), (0xE1, &b""[..], 45));
         assert_eq!((all[2].kind, all[2].value), (1, &b"x"[..]));
     }
 
@@ -330,15 +312,9 @@ mod tests {
             Some(&b"vpce-08d2bf15fac5001c9"[..])
         );
         assert_eq!(aws_vpce_id(b"\x02x"), None);
-        assert_eq!(
-            azure_link_id(&[1, 0x78, 0x56, 0x34, 0x12]),
-            Some(0x1234_5678)
-        );
+        assert_eq!(azure_link_id(&[1, 0x78, 0x56, 0x34, 0x12]), Some(0x1234_5678));
         assert_eq!(azure_link_id(&[1, 0, 0, 0]), None);
-        assert_eq!(
-            gcp_psc_connection_id(&[0, 0, 0, 0, 0, 0, 1, 2]),
-            Some(0x102)
-        );
+        assert_eq!(gcp_psc_connection_id(&[0, 0, 0, 0, 0, 0, 1, 2]), Some(0x102));
         assert_eq!(gcp_psc_connection_id(&[0; 7]), None);
     }
 }

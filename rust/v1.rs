@@ -5,7 +5,7 @@
 //! the first byte that no valid line could have (D1). A line is at most 107 bytes, so the
 //! streaming parser simply re-runs this pass over its buffer.
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use core::str::FromStr;
 use std::io::Write as _;
 
@@ -40,10 +40,7 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn peek(&self) -> Step<u8> {
-        self.buf
-            .get(self.pos)
-            .copied()
-            .ok_or(Stop::Partial(self.min_total))
+        self.buf.get(self.pos).copied().ok_or(Stop::Partial(self.min_total))
     }
 
     fn fail<T>(&self, kind: ErrorKind) -> Step<T> {
@@ -263,19 +260,12 @@ impl Cursor<'_> {
 /// # Errors
 /// The first byte no valid line could have, with its kind.
 pub fn parse(buf: &[u8], short_unknown_only: bool) -> Result<Status<Layout>, ParseError> {
-    let mut c = Cursor {
-        buf,
-        pos: 0,
-        min_total: MIN_LEN,
-    };
+    let mut c = Cursor { buf, pos: 0, min_total: MIN_LEN };
     match parse_line(&mut c, short_unknown_only) {
-        Ok(layout) => Ok(Status::Complete {
-            consumed: layout.len as usize,
-            header: layout,
-        }),
-        Err(Stop::Partial(min_total)) => Ok(Status::Partial {
-            needed: min_total.saturating_sub(buf.len()).max(1),
-        }),
+        Ok(layout) => Ok(Status::Complete { consumed: layout.len as usize, header: layout }),
+        Err(Stop::Partial(min_total)) => {
+            Ok(Status::Partial { needed: min_total.saturating_sub(buf.len()).max(1) })
+        }
         Err(Stop::Error(e)) => Err(e),
     }
 }
@@ -300,9 +290,7 @@ fn parse_line(c: &mut Cursor<'_>, short_unknown_only: bool) -> Step<Layout> {
                     c.pos += 1;
                     c.literal(b" ", ErrorKind::V1Protocol)?;
                     let (s, d, sp, dp) = c.tcp(Cursor::ipv6)?;
-                    let src = SocketAddrV6::new(s, sp, 0, 0);
-                    let dst = SocketAddrV6::new(d, dp, 0, 0);
-                    (Family::Inet6, Addresses::V6 { src, dst })
+                    (Family::Inet6, Addresses::V6 { src: s, dst: d, src_port: sp, dst_port: dp })
                 }
                 _ => return c.fail(ErrorKind::V1Protocol),
             }
@@ -314,11 +302,7 @@ fn parse_line(c: &mut Cursor<'_>, short_unknown_only: bool) -> Step<Layout> {
         }
         _ => return c.fail(ErrorKind::V1Protocol),
     };
-    let protocol = if family == Family::Unspec {
-        Protocol::Unspec
-    } else {
-        Protocol::Stream
-    };
+    let protocol = if family == Family::Unspec { Protocol::Unspec } else { Protocol::Stream };
     let len = c.pos as u32;
     Ok(Layout {
         version: 1,
@@ -341,24 +325,10 @@ pub fn write(out: &mut Vec<u8>, ends: &Endpoints<'_>) -> Result<(), BuildError> 
         Endpoints::None => out.extend_from_slice(b"PROXY UNKNOWN\r\n"),
         Endpoints::Inet(SocketAddr::V4(s), SocketAddr::V4(d)) => {
             // Writing to a Vec cannot fail.
-            let _ = write!(
-                out,
-                "PROXY TCP4 {} {} {} {}\r\n",
-                s.ip(),
-                d.ip(),
-                s.port(),
-                d.port()
-            );
+            let _ = write!(out, "PROXY TCP4 {} {} {} {}\r\n", s.ip(), d.ip(), s.port(), d.port());
         }
         Endpoints::Inet(SocketAddr::V6(s), SocketAddr::V6(d)) => {
-            let _ = write!(
-                out,
-                "PROXY TCP6 {} {} {} {}\r\n",
-                s.ip(),
-                d.ip(),
-                s.port(),
-                d.port()
-            );
+            let _ = write!(out, "PROXY TCP6 {} {} {} {}\r\n", s.ip(), d.ip(), s.port(), d.port());
         }
         Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
         Endpoints::Unix(..) => return Err(BuildError::V1Family),
@@ -392,10 +362,7 @@ mod tests {
         for n in 0..line.len() {
             match parse(&line[..n], false) {
                 Ok(Status::Partial { needed }) => assert!(needed >= 1 && n + needed <= line.len()),
-                other => panic!(
-                    "prefix {n} of {:?}: {other:?}",
-                    String::from_utf8_lossy(line)
-                ),
+                other => panic!("prefix {n} of {:?}: {other:?}", String::from_utf8_lossy(line)),
             }
         }
     }
@@ -454,14 +421,8 @@ mod tests {
         assert_eq!(err(b"PROXY TCP5"), (ErrorKind::V1Protocol, 9));
         assert_eq!(err(b"PROXY TCP4  "), (ErrorKind::V1Address, 11));
         assert_eq!(err(b"PROXY UNKNOWNX"), (ErrorKind::V1Syntax, 13));
-        assert_eq!(
-            err(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"),
-            (ErrorKind::V1Syntax, 30)
-        );
-        assert_eq!(
-            err(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r"),
-            (ErrorKind::V1Syntax, 31)
-        );
+        assert_eq!(err(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"), (ErrorKind::V1Syntax, 30));
+        assert_eq!(err(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r"), (ErrorKind::V1Syntax, 31));
     }
 
     #[test]
@@ -501,12 +462,7 @@ mod tests {
             b"PROXY TCP6 1:2:3:4:5:6:7 ",
             b"PROXY TCP6 g:: ",
         ] {
-            assert_eq!(
-                err(line).0,
-                ErrorKind::V1Address,
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
+            assert_eq!(err(line).0, ErrorKind::V1Address, "{:?}", String::from_utf8_lossy(line));
         }
         assert_eq!(err(b"PROXY TCP6 fe80::1%"), (ErrorKind::V1Address, 18));
         assert_eq!(err(b"PROXY TCP6 1.2"), (ErrorKind::V1Address, 12));
@@ -534,12 +490,7 @@ mod tests {
             (b"PROXY TCP4 1.2.3.4 5.6.7.8 5_6 ", 28),
             (b"PROXY TCP4 1.2.3.4 5.6.7.8 1  ", 29),
         ] {
-            assert_eq!(
-                err(line),
-                (ErrorKind::V1Port, at),
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
+            assert_eq!(err(line), (ErrorKind::V1Port, at), "{:?}", String::from_utf8_lossy(line));
         }
     }
 
@@ -548,10 +499,7 @@ mod tests {
         ok(b"PROXY UNKNOWN whatever \x00 bytes\r\n");
         assert_eq!(err(b"PROXY UNKNOWN a\nb\r\n"), (ErrorKind::V1Syntax, 15));
         assert_eq!(err(b"PROXY UNKNOWN a\rb"), (ErrorKind::V1Syntax, 16));
-        assert!(matches!(
-            parse(b"PROXY UNKNOWN\r\n", true),
-            Ok(Status::Complete { .. })
-        ));
+        assert!(matches!(parse(b"PROXY UNKNOWN\r\n", true), Ok(Status::Complete { .. })));
         assert_eq!(parse(b"PROXY UNKNOWN x\r\n", true).unwrap_err().offset, 13);
     }
 

@@ -4,7 +4,7 @@
 //! rest, then the address block and TLVs. The 16-byte prefix is checked byte by byte as it
 //! arrives (D1); the rest only once it is all there (rule 28).
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 use crate::crc32c;
 use crate::error::{BuildError, ErrorKind, ParseError};
@@ -24,12 +24,10 @@ pub const MAX_LEN: usize = PREFIX_LEN + 0xFFFF;
 /// # Errors
 /// The first impossible byte of the prefix, or what is wrong with the rest.
 pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
-    let partial = |total: usize| {
-        Ok(Status::Partial {
-            needed: total - buf.len(),
-        })
-    };
-    for (i, &want) in SIGNATURE.iter().enumerate() {
+    let partial = |total: usize| Ok(Status::Partial { needed: total - buf.len() });
+    // Byte by byte only when the signature is not all there, to name the first wrong byte.
+    let whole_signature = buf.get(..SIGNATURE.len()) == Some(&SIGNATURE[..]);
+    for (i, &want) in SIGNATURE.iter().enumerate().filter(|_| !whole_signature) {
         match buf.get(i) {
             None => return partial(PREFIX_LEN),
             Some(&b) if b != want => return Err(ParseError::new(ErrorKind::NotProxyProtocol, i)),
@@ -88,11 +86,9 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
     } else {
         // LOCAL, or PROXY with an UNSPEC nibble: no addresses; TLVs where they frame (D2, D3).
         match local_tlv_start(hdr, addr_len, opts.haproxy_limits) {
-            Some(start) => (
-                Addresses::None,
-                start,
-                tlv::validate(&hdr[start..], start, opts.haproxy_limits)?,
-            ),
+            Some(start) => {
+                (Addresses::None, start, tlv::validate(&hdr[start..], start, opts.haproxy_limits)?)
+            }
             None => (Addresses::None, total, CrcFields::default()),
         }
     };
@@ -121,10 +117,7 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
 fn local_tlv_start(hdr: &[u8], addr_len: usize, haproxy_limits: bool) -> Option<usize> {
     [PREFIX_LEN, PREFIX_LEN + addr_len]
         .into_iter()
-        .find(|&start| {
-            hdr.get(start..)
-                .is_some_and(|r| tlv::frames(r, haproxy_limits))
-        })
+        .find(|&start| hdr.get(start..).is_some_and(|r| tlv::frames(r, haproxy_limits)))
 }
 
 fn verify_crcs(hdr: &[u8], crcs: &CrcFields) -> Result<(), ParseError> {
@@ -158,10 +151,7 @@ fn decode_addresses(hdr: &[u8], family: Family) -> Addresses {
                 octets.copy_from_slice(&block[at..at + 16]);
                 Ipv6Addr::from(octets)
             };
-            Addresses::V6 {
-                src: SocketAddrV6::new(ip(0), port(32), 0, 0),
-                dst: SocketAddrV6::new(ip(16), port(34), 0, 0),
-            }
+            Addresses::V6 { src: ip(0), dst: ip(16), src_port: port(32), dst_port: port(34) }
         }
         Family::Unix => Addresses::Unix,
         Family::Unspec => Addresses::None,
@@ -198,12 +188,7 @@ impl Builder {
             Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
             Endpoints::Unix(..) => Family::Unix,
         };
-        buf.extend_from_slice(&[
-            0x20 | command as u8,
-            (family as u8) << 4 | protocol as u8,
-            0,
-            0,
-        ]);
+        buf.extend_from_slice(&[0x20 | command as u8, (family as u8) << 4 | protocol as u8, 0, 0]);
         match ends {
             Endpoints::None => {}
             Endpoints::Inet(SocketAddr::V4(s), SocketAddr::V4(d)) => {
@@ -249,20 +234,14 @@ impl Builder {
     /// over 128 bytes).
     pub fn tlv(&mut self, kind: u8, value: &[u8]) -> Result<&mut Self, BuildError> {
         let Ok(len) = u16::try_from(value.len()) else {
-            return Err(BuildError::TlvTooLarge {
-                kind,
-                len: value.len(),
-            });
+            return Err(BuildError::TlvTooLarge { kind, len: value.len() });
         };
         let mut one = Vec::with_capacity(3 + value.len());
         one.push(kind);
         one.extend_from_slice(&len.to_be_bytes());
         one.extend_from_slice(value);
         if kind == tlv::CRC32C || !tlv::frames(&one, false) {
-            return Err(BuildError::TlvLength {
-                kind,
-                len: value.len(),
-            });
+            return Err(BuildError::TlvLength { kind, len: value.len() });
         }
         self.buf.extend_from_slice(&one);
         Ok(self)
@@ -274,9 +253,7 @@ impl Builder {
     /// More than 65535 bytes after the prefix.
     pub fn finish(mut self) -> Result<Vec<u8>, BuildError> {
         let Ok(body) = u16::try_from(self.buf.len() - PREFIX_LEN) else {
-            return Err(BuildError::HeaderTooLarge {
-                len: self.buf.len(),
-            });
+            return Err(BuildError::HeaderTooLarge { len: self.buf.len() });
         };
         self.buf[14..16].copy_from_slice(&body.to_be_bytes());
         if let Some(at) = self.crc_at {
@@ -333,9 +310,7 @@ mod tests {
             }
         );
         for n in 0..h.len() {
-            let Ok(Status::Partial { needed }) = parse(&h[..n], &opts()) else {
-                panic!("{n}")
-            };
+            let Ok(Status::Partial { needed }) = parse(&h[..n], &opts()) else { panic!("{n}") };
             if n >= 16 {
                 assert_eq!(needed, h.len() - n);
             } else {
@@ -360,41 +335,23 @@ mod tests {
         assert_eq!(err(&hdr(0x11, 0x11, &V4_BLOCK)), (ErrorKind::V2Version, 12));
         assert_eq!(err(&hdr(0x22, 0x11, &V4_BLOCK)), (ErrorKind::V2Command, 12));
         assert_eq!(err(&hdr(0x21, 0x41, &V4_BLOCK)), (ErrorKind::V2Family, 13));
-        assert_eq!(
-            err(&hdr(0x21, 0x13, &V4_BLOCK)),
-            (ErrorKind::V2Protocol, 13)
-        );
+        assert_eq!(err(&hdr(0x21, 0x13, &V4_BLOCK)), (ErrorKind::V2Protocol, 13));
         // Decided as soon as the byte is there.
-        assert_eq!(
-            err(&hdr(0x21, 0x13, &[])[..14]),
-            (ErrorKind::V2Protocol, 13)
-        );
+        assert_eq!(err(&hdr(0x21, 0x13, &[])[..14]), (ErrorKind::V2Protocol, 13));
     }
 
     #[test]
     fn cve_2019_14243_truncated_address_block() {
-        assert_eq!(
-            err(&hdr(0x21, 0x11, &[])),
-            (ErrorKind::V2AddressTruncated, 14)
-        );
-        assert_eq!(
-            err(&hdr(0x21, 0x21, &[0; 35])),
-            (ErrorKind::V2AddressTruncated, 14)
-        );
-        assert_eq!(
-            err(&hdr(0x21, 0x31, &[0; 215])),
-            (ErrorKind::V2AddressTruncated, 14)
-        );
+        assert_eq!(err(&hdr(0x21, 0x11, &[])), (ErrorKind::V2AddressTruncated, 14));
+        assert_eq!(err(&hdr(0x21, 0x21, &[0; 35])), (ErrorKind::V2AddressTruncated, 14));
+        assert_eq!(err(&hdr(0x21, 0x31, &[0; 215])), (ErrorKind::V2AddressTruncated, 14));
     }
 
     #[test]
     fn d7_max_size() {
         let h = hdr(0x21, 0x11, &[0; 5000]);
         assert_eq!(err(&h[..16]), (ErrorKind::HeaderTooLarge, 14));
-        let big = Options {
-            max_size: MAX_LEN,
-            ..opts()
-        };
+        let big = Options { max_size: MAX_LEN, ..opts() };
         assert!(parse(&h[..16], &big).is_ok());
     }
 
@@ -417,10 +374,7 @@ mod tests {
         let crc = crc32c::append(0, &h);
         h[19..23].copy_from_slice(&crc.to_be_bytes());
         let l = complete(&h);
-        assert_eq!(
-            (l.command, l.addresses, l.tlv_start),
-            (Command::Local, Addresses::None, 16)
-        );
+        assert_eq!((l.command, l.addresses, l.tlv_start), (Command::Local, Addresses::None, 16));
         h[20] ^= 1;
         assert_eq!(err(&h), (ErrorKind::ChecksumMismatch, 19));
         // Junk in a LOCAL body is not an error: no TLVs then.
@@ -444,10 +398,7 @@ mod tests {
         complete(&h);
         h[at] ^= 0x80;
         assert_eq!(err(&h), (ErrorKind::ChecksumMismatch, at));
-        let no_check = Options {
-            verify_checksum: false,
-            ..opts()
-        };
+        let no_check = Options { verify_checksum: false, ..opts() };
         assert!(parse(&h, &no_check).is_ok());
     }
 
@@ -459,10 +410,7 @@ mod tests {
                 Protocol::Stream,
             ),
             (
-                Endpoints::Inet(
-                    "[::1]:5".parse().unwrap(),
-                    "[2001:db8::2]:10".parse().unwrap(),
-                ),
+                Endpoints::Inet("[::1]:5".parse().unwrap(), "[2001:db8::2]:10".parse().unwrap()),
                 Protocol::Dgram,
             ),
             (Endpoints::Unix(b"/tmp/a", b"\0abstract"), Protocol::Stream),
