@@ -8,6 +8,7 @@ Receiver side: headers built by ``build_v1``/``build_v2`` must be accepted by HA
 
 from __future__ import annotations
 
+import ssl as ssl_mod
 import subprocess
 
 import proxyproto_rs as pp
@@ -230,17 +231,19 @@ def test_haproxy_send_proxy_v2(sender, capture, peers, ipv6_loopback, host, fami
     peers.save_vector(f"haproxy-v2-tcp{4 if family is Family.INET else 6}.bin", wire)
 
 
-def test_haproxy_send_proxy_v2_tls_tlvs(sender, capture, peers, pki):
+@pytest.mark.parametrize("tls_max", ["TLSv1_3", "TLSv1_2"])
+def test_haproxy_send_proxy_v2_tls_tlvs(sender, capture, peers, pki, tls_max):
     """``proxy-v2-options crc32c,unique-id,ssl,cert-cn,ssl-cipher,cert-sig,cert-key,
     authority`` behind a TLS frontend, client with certificate, SNI and ALPN: every TLV is
     what the client really negotiated (rules 32-38), the CRC32C verifies over the whole
     header as received (rule 34) although HAProxy writes it first (rule 46)."""
     port = sender["tls"]
-    sent = peers.payload("haproxy-v2-tls")
-    ex = peers.exchange(
-        "127.0.0.1", port, sent, tls=pki.client_context(), server_hostname=peers.sni
-    )
+    sent = peers.payload(f"haproxy-v2-tls-{tls_max}")
+    ctx = pki.client_context()
+    ctx.maximum_version = getattr(ssl_mod.TLSVersion, tls_max)
+    ex = peers.exchange("127.0.0.1", port, sent, tls=ctx, server_hostname=peers.sni)
     assert ex.reply == b"ACK"
+    assert ex.tls_version == tls_max.replace("_", ".")
     header, wire = check_relayed(peers, capture.wait_for(sent).data, sent)
     assert header.version == 2
     assert header.command is Command.PROXY
@@ -274,14 +277,13 @@ def test_haproxy_send_proxy_v2_tls_tlvs(sender, capture, peers, pki):
     assert ssl.sig_alg == "RSA-SHA256"  # of the frontend certificate
     assert ssl.key_alg == "RSA2048"
     assert {t.type for t in ssl.tlvs} >= {0x21, 0x22, 0x23, 0x24, 0x25}
-    peers.save_vector("haproxy-v2-tls-tlvs.bin", wire)
+    if tls_max == "TLSv1_3":
+        peers.save_vector("haproxy-v2-tls-tlvs.bin", wire)
 
 
 def test_haproxy_tls_without_client_cert_is_not_verified(sender, capture, peers, pki):
     """Without a client certificate HAProxy still sends ``verify == 0``: only the CERT_*
     bits tell the difference, so ``client_cert_verified`` must be False (rule 37)."""
-    import ssl as ssl_mod
-
     ctx = ssl_mod.create_default_context(cafile=str(pki.ca_crt))
     sent = peers.payload("haproxy-v2-tls-nocert")
     ex = peers.exchange("127.0.0.1", sender["tls"], sent, tls=ctx, server_hostname=peers.sni)
