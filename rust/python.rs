@@ -745,6 +745,7 @@ impl PyParser {
         Ok(Self { inner: stream::Parser::new(opts), header: None, trailing: Vec::new() })
     }
 
+    #[pyo3(signature = (data, /))]
     fn feed(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyHeader>>> {
         let fed = with_bytes(data, |bytes| {
             let fed = self.inner.feed(bytes);
@@ -832,6 +833,7 @@ fn parse(
 }
 
 #[pyfunction]
+#[pyo3(signature = (data, /))]
 fn _header_from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PyHeader> {
     with_bytes(data, |bytes| header_from(py, bytes, &PERMISSIVE))?
 }
@@ -981,6 +983,7 @@ fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: u32) -> PyResult<u3
 }
 
 #[pyfunction]
+#[pyo3(signature = (data, /))]
 fn detect(data: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
     with_bytes(data, |bytes| match scan::detect(bytes) {
         scan::Detected::V1 => Some(1),

@@ -14,12 +14,30 @@ if sys.version_info >= (3, 12):
 else:
     from typing_extensions import Buffer
 
-Address = tuple[str, int] | str | bytes
+_Address = tuple[str, int] | str | bytes
 """``(host, port)`` for INET/INET6, a ``str`` path or ``bytes`` abstract name for UNIX."""
 
-AddressInput = tuple[str, int] | tuple[str, int, int, int] | str | bytes
+_AddressInput = tuple[str, int] | tuple[str, int, int, int] | str | bytes
 """What the builders accept: a socket-style ``(host, port)`` (or the 4-tuple of an IPv6
 socket), a ``str`` or ``bytes`` UNIX path (``bytes`` starting with NUL: abstract)."""
+
+__all__ = [
+    "MAX_V1_SIZE",
+    "MAX_V2_SIZE",
+    "V2_SIGNATURE",
+    "Header",
+    "Parser",
+    "SslInfo",
+    "Tlv",
+    "__version__",
+    "build_v1",
+    "build_v2",
+    "crc32c",
+    "detect",
+    "find_signature",
+    "parse",
+    "_header_from_bytes",
+]
 
 __version__: Final[str]
 
@@ -44,12 +62,12 @@ class Tlv:
     def __iter__(self) -> Iterator[int | bytes]: ...
     def __len__(self) -> Literal[2]: ...
     @overload
-    def __getitem__(self, index: Literal[0]) -> int: ...
+    def __getitem__(self, index: Literal[0], /) -> int: ...
     @overload
-    def __getitem__(self, index: Literal[1]) -> bytes: ...
+    def __getitem__(self, index: Literal[1], /) -> bytes: ...
     @overload
-    def __getitem__(self, index: SupportsIndex) -> int | bytes: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __getitem__(self, index: SupportsIndex, /) -> int | bytes: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -122,13 +140,13 @@ class Header:
     def protocol(self) -> Protocol:
         """Transport; STREAM for v1 TCP4/TCP6, UNSPEC for v1 UNKNOWN."""
     @property
-    def source(self) -> Address | None:
+    def source(self) -> _Address | None:
         """The client's address, like ``socket.getpeername()``.
 
         ``None`` for LOCAL, UNSPEC and v1 UNKNOWN: use the real connection's address then.
         """
     @property
-    def destination(self) -> Address | None:
+    def destination(self) -> _Address | None:
         """The address the client connected to, like ``socket.getsockname()``; or ``None``."""
     @property
     def length(self) -> int:
@@ -169,19 +187,19 @@ class Header:
     def to_bytes(self) -> bytes:
         """The header exactly as it stood on the wire."""
     def __bytes__(self) -> bytes: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
     @staticmethod
-    def v1(source: AddressInput | None = None, destination: AddressInput | None = None) -> Header:
+    def v1(source: _AddressInput | None = None, destination: _AddressInput | None = None) -> Header:
         """``parse(build_v1(source, destination))``."""
     @staticmethod
     def v2(
-        source: AddressInput | None = None,
-        destination: AddressInput | None = None,
+        source: _AddressInput | None = None,
+        destination: _AddressInput | None = None,
         *,
         command: Command | None = None,
-        protocol: Protocol = ...,
-        tlvs: Iterable[Tlv | tuple[int, Buffer]] = (),
+        protocol: Protocol | None = None,
+        tlvs: Iterable[Tlv | tuple[int, Buffer]] | None = None,
         crc32c: bool = False,
         alpn: Buffer | None = None,
         authority: str | None = None,
@@ -193,7 +211,7 @@ class Header:
     @staticmethod
     def local(
         *,
-        tlvs: Iterable[Tlv | tuple[int, Buffer]] = (),
+        tlvs: Iterable[Tlv | tuple[int, Buffer]] | None = None,
         crc32c: bool = False,
     ) -> Header:
         """A v2 LOCAL header (health check) with no addresses."""
@@ -274,7 +292,7 @@ def parse(
     """
 
 def build_v1(
-    source: AddressInput | None = None, destination: AddressInput | None = None
+    source: _AddressInput | None = None, destination: _AddressInput | None = None
 ) -> bytes:
     """A v1 line: ``TCP4``/``TCP6`` from ``(host, port)``; ``None, None`` gives
     ``b"PROXY UNKNOWN\\r\\n"``.
@@ -284,12 +302,12 @@ def build_v1(
     """
 
 def build_v2(
-    source: AddressInput | None = None,
-    destination: AddressInput | None = None,
+    source: _AddressInput | None = None,
+    destination: _AddressInput | None = None,
     *,
     command: Command | None = None,
-    protocol: Protocol = ...,
-    tlvs: Iterable[Tlv | tuple[int, Buffer]] = (),
+    protocol: Protocol | None = None,
+    tlvs: Iterable[Tlv | tuple[int, Buffer]] | None = None,
     crc32c: bool = False,
     alpn: Buffer | None = None,
     authority: str | None = None,
@@ -306,6 +324,9 @@ def build_v2(
         BuildError: port out of range, bad address, mixed families, UNIX path over 108
             bytes, a TLV value over 65535 bytes or a header over 65551 bytes.
     """
+
+def _header_from_bytes(data: Buffer, /) -> Header:
+    """Unpickling helper: re-parse bytes a Header was made from."""
 
 def crc32c(data: Buffer, value: int = 0, /) -> int:
     """CRC32C (Castagnoli) of *data*, chainable like ``zlib.crc32``:
