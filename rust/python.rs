@@ -747,26 +747,22 @@ impl PyParser {
 
     #[pyo3(signature = (data, /))]
     fn feed(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyHeader>>> {
-        let fed = with_bytes(data, |bytes| {
-            let fed = self.inner.feed(bytes);
-            if let Ok(Fed::Complete { used }) = fed {
-                self.trailing.extend_from_slice(&bytes[used..]);
-            }
-            fed
-        })?;
-        match fed {
+        let Self { inner, header, trailing } = self;
+        with_bytes(data, |bytes| match inner.feed(bytes) {
             Ok(Fed::NeedMore(_)) => Ok(None),
-            Ok(Fed::Complete { .. }) => {
-                if self.header.is_none() {
-                    let layout = self.inner.header().map(|(_, l)| l);
-                    let raw = Raw::new(&self.inner.take_bytes());
-                    let layout = layout.unwrap_or_else(|| unreachable!());
-                    self.header = Some(Py::new(py, PyHeader { raw, layout })?);
-                }
-                Ok(self.header.as_ref().map(|h| h.clone_ref(py)))
+            Ok(Fed::Complete { header: h, used }) => {
+                trailing.extend_from_slice(&bytes[used..]);
+                let made =
+                    Py::new(py, PyHeader { raw: Raw::new(h.as_bytes()), layout: *h.layout() })?;
+                *header = Some(made.clone_ref(py));
+                Ok(Some(made))
+            }
+            Ok(Fed::AlreadyComplete) => {
+                trailing.extend_from_slice(bytes);
+                Ok(header.as_ref().map(|h| h.clone_ref(py)))
             }
             Err(e) => Err(parse_error(py, e)),
-        }
+        })?
     }
 
     #[getter]

@@ -55,18 +55,30 @@ fn finders() -> &'static (Finder<'static>, Finder<'static>) {
 }
 
 /// Offset of the first v2 signature or v1 marker (`PROXY `) at or after `start`.
+///
+/// The buffer is searched in cache-sized chunks, both patterns per chunk, so a large buffer
+/// is read from memory once rather than once per pattern.
 #[must_use]
 pub fn find_signature(buf: &[u8], start: usize) -> Option<usize> {
+    const CHUNK: usize = 32 * 1024;
     let hay = buf.get(start..)?;
     let (v2, v1) = finders();
-    let at_v2 = v2.find(hay);
-    // A v1 marker only matters if it starts before the v2 signature.
-    let v1_end = at_v2.map_or(hay.len(), |p| (p + V1_MARKER.len() - 1).min(hay.len()));
-    let at_v1 = v1.find(&hay[..v1_end]);
-    match (at_v1, at_v2) {
-        (Some(a), Some(b)) => Some(start + a.min(b)),
-        (a, b) => a.or(b).map(|p| start + p),
+    let mut pos = 0;
+    while pos < hay.len() {
+        // The overlap lets a match that starts in this chunk end in the next one.
+        let window = &hay[pos..(pos + CHUNK + SIGNATURE.len() - 1).min(hay.len())];
+        let found = match (v2.find(window), v1.find(window)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // A match starting in the overlap is the next chunk's to report, after any earlier
+        // match that did not fit in this window.
+        if let Some(p) = found.filter(|&p| p < CHUNK) {
+            return Some(start + pos + p);
+        }
+        pos += CHUNK;
     }
+    None
 }
 
 #[cfg(test)]
@@ -104,5 +116,26 @@ mod tests {
         buf[10..16].copy_from_slice(b"PROXY ");
         assert_eq!(find_signature(&buf, 0), Some(10));
         assert_eq!(find_signature(&buf, 11), Some(695));
+    }
+
+    /// Chunked search agrees with a naive scan, matches straddling chunk edges included.
+    #[test]
+    fn agrees_with_naive_across_chunk_edges() {
+        let naive = |buf: &[u8], start: usize| {
+            (start..buf.len())
+                .find(|&i| buf[i..].starts_with(&SIGNATURE) || buf[i..].starts_with(V1_MARKER))
+        };
+        let edge = 32 * 1024;
+        for at in [0, 1, edge - 12, edge - 11, edge - 6, edge - 5, edge - 1, edge, 3 * edge - 3] {
+            for (first, second) in [(&SIGNATURE[..], V1_MARKER), (V1_MARKER, &SIGNATURE[..])] {
+                let mut buf = vec![b'x'; 4 * edge];
+                buf[at..at + first.len()].copy_from_slice(first);
+                let later = at + 9;
+                buf[later..later + second.len()].copy_from_slice(second);
+                for start in [0, at, at + 1, later, later + 1] {
+                    assert_eq!(find_signature(&buf, start), naive(&buf, start), "{at} {start}");
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! awaited without re-parsing. Bytes past the header are handed back untouched.
 
 use crate::error::ParseError;
-use crate::header::Layout;
+use crate::header::{Header, Layout};
 use crate::{parse_layout, Options, Status};
 
 /// Where the parser is.
@@ -23,15 +23,20 @@ enum State {
 
 /// What one [`Parser::feed`] call produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fed {
+pub enum Fed<'a> {
     /// More bytes are needed: at least this many.
     NeedMore(usize),
-    /// The header is complete; the first `used` bytes of the input just fed belonged to it,
+    /// The header is complete. It borrows the input when it arrived in one piece, the
+    /// parser's buffer otherwise. The first `used` bytes of this call's input belonged to it;
     /// the rest is payload.
     Complete {
+        /// The header.
+        header: Header<'a>,
         /// Bytes of this call's input that belonged to the header.
         used: usize,
     },
+    /// The header was completed by an earlier call: all of this input is payload.
+    AlreadyComplete,
 }
 
 /// A streaming parser for one connection.
@@ -57,48 +62,63 @@ impl Parser {
     }
 
     /// Offers `data`. Bytes that belong to the header are kept; the rest is left to the caller
-    /// (`Fed::Complete { used }` says where it starts). After completion every byte is
-    /// payload (`used` is 0).
+    /// (`Fed::Complete { used, .. }` says where it starts).
     ///
     /// # Errors
     /// The header can never be valid; every later call returns the same error.
-    pub fn feed(&mut self, data: &[u8]) -> Result<Fed, ParseError> {
+    pub fn feed<'a>(&'a mut self, data: &'a [u8]) -> Result<Fed<'a>, ParseError> {
         let (min_total, exact) = match self.state {
             State::Failed(e) => return Err(e),
-            State::Done(_) => return Ok(Fed::Complete { used: 0 }),
+            State::Done(_) => return Ok(Fed::AlreadyComplete),
             State::Reading { min_total, exact } => (min_total, exact),
         };
+        if self.buf.is_empty() {
+            // Fast path: the header may be all in this input; parse it where it lies.
+            return match parse_layout(data, &self.opts) {
+                Ok(Status::Complete { header, consumed }) => {
+                    self.state = State::Done(header);
+                    let header = Header::from_parts(&data[..consumed], header)
+                        .ok_or(ParseError::new(crate::ErrorKind::NotProxyProtocol, 0))?;
+                    Ok(Fed::Complete { header, used: consumed })
+                }
+                Ok(Status::Partial { needed }) => {
+                    self.buf.extend_from_slice(data);
+                    Ok(self.reading(needed))
+                }
+                Err(e) => Err(self.fail(e)),
+            };
+        }
         let before = self.buf.len();
-        if exact {
-            // v2 with a known length: take what is missing, parse once it is all there.
-            let take = (min_total - before).min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
-            if self.buf.len() < min_total {
-                return Ok(Fed::NeedMore(min_total - self.buf.len()));
-            }
-        } else {
-            let take = (self.capacity() - before).min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
+        let limit = if exact { min_total } else { self.capacity() };
+        let take = limit.saturating_sub(before).min(data.len());
+        self.buf.extend_from_slice(&data[..take]);
+        if exact && self.buf.len() < min_total {
+            // v2 with a known length: parse once it is all there.
+            return Ok(Fed::NeedMore(min_total - self.buf.len()));
         }
         match parse_layout(&self.buf, &self.opts) {
             Ok(Status::Complete { header, consumed }) => {
                 self.buf.truncate(consumed);
-                self.buf.shrink_to_fit();
                 self.state = State::Done(header);
-                Ok(Fed::Complete { used: consumed - before })
+                let header = Header::from_parts(&self.buf, header)
+                    .ok_or(ParseError::new(crate::ErrorKind::NotProxyProtocol, 0))?;
+                Ok(Fed::Complete { header, used: consumed - before })
             }
-            Ok(Status::Partial { needed }) => {
-                let have = self.buf.len();
-                let exact = self.buf.len() >= crate::v2::PREFIX_LEN && self.buf[0] == b'\r';
-                self.state = State::Reading { min_total: have + needed, exact };
-                Ok(Fed::NeedMore(needed))
-            }
-            Err(e) => {
-                self.buf = Vec::new();
-                self.state = State::Failed(e);
-                Err(e)
-            }
+            Ok(Status::Partial { needed }) => Ok(self.reading(needed)),
+            Err(e) => Err(self.fail(e)),
         }
+    }
+
+    fn reading(&mut self, needed: usize) -> Fed<'static> {
+        let exact = self.buf.len() >= crate::v2::PREFIX_LEN && self.buf[0] == b'\r';
+        self.state = State::Reading { min_total: self.buf.len() + needed, exact };
+        Fed::NeedMore(needed)
+    }
+
+    fn fail(&mut self, e: ParseError) -> ParseError {
+        self.buf = Vec::new();
+        self.state = State::Failed(e);
+        e
     }
 
     /// Lower bound on the bytes still needed; 0 once complete (or failed).
@@ -110,13 +130,10 @@ impl Parser {
         }
     }
 
-    /// The complete header's bytes and layout.
+    /// True once a header is complete.
     #[must_use]
-    pub fn header(&self) -> Option<(&[u8], Layout)> {
-        match self.state {
-            State::Done(layout) => Some((&self.buf, layout)),
-            _ => None,
-        }
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done(_))
     }
 
     /// The error that failed this parser.
@@ -128,16 +145,14 @@ impl Parser {
         }
     }
 
-    /// Bytes held while the header is incomplete (the header's bytes once complete).
+    /// Bytes held while the header is incomplete.
     #[must_use]
     pub fn buffered(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Takes the complete header's bytes out (the parser keeps its layout).
-    #[must_use]
-    pub fn take_bytes(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buf)
+        if self.is_done() {
+            0
+        } else {
+            self.buf.len()
+        }
     }
 }
 
@@ -151,8 +166,8 @@ mod tests {
     fn whole(input: &[u8]) -> Result<usize, ParseError> {
         let mut p = Parser::new(Options::default());
         match p.feed(input)? {
-            Fed::Complete { used } => Ok(used),
-            Fed::NeedMore(_) => Ok(usize::MAX),
+            Fed::Complete { used, .. } => Ok(used),
+            _ => Ok(usize::MAX),
         }
     }
 
@@ -170,7 +185,7 @@ mod tests {
                             got = Err(e);
                             break;
                         }
-                        Ok(Fed::Complete { used }) if got == Ok(usize::MAX) => {
+                        Ok(Fed::Complete { used, .. }) if got == Ok(usize::MAX) => {
                             got = Ok(fed + used);
                         }
                         Ok(_) => {}
@@ -189,7 +204,7 @@ mod tests {
                     got = Err(e);
                     break;
                 }
-                Ok(Fed::Complete { used: 1 }) => got = Ok(k + 1),
+                Ok(Fed::Complete { used: 1, .. }) => got = Ok(k + 1),
                 Ok(Fed::NeedMore(n)) => assert!(n >= 1),
                 Ok(_) => {}
             }
@@ -239,8 +254,9 @@ mod tests {
         assert_eq!(p.feed(&v2), Ok(Fed::NeedMore(100)));
         assert_eq!(p.needed(), 100);
         assert_eq!(p.feed(&[0; 99]), Ok(Fed::NeedMore(1)));
-        assert_eq!(p.feed(&[0; 5]), Ok(Fed::Complete { used: 1 }));
+        let Ok(Fed::Complete { header, used: 1 }) = p.feed(&[0; 5]) else { panic!() };
+        assert_eq!(header.len(), 116);
         assert_eq!(p.needed(), 0);
-        assert_eq!(p.header().unwrap().0.len(), 116);
+        assert_eq!(p.feed(b"more"), Ok(Fed::AlreadyComplete));
     }
 }
