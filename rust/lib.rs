@@ -142,21 +142,38 @@ fn unreachable_layout() -> ! {
 /// # Errors
 /// As [`parse`].
 pub fn parse_layout(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
-    let refuse = |sig: &[u8]| {
-        let n = buf.len().min(sig.len());
-        let kind = if buf[..n] == sig[..n] {
-            ErrorKind::VersionNotAllowed
-        } else {
-            ErrorKind::NotProxyProtocol
-        };
-        Err(ParseError::new(kind, 0))
-    };
+    // A turned-off version is refused at byte 0 (D1), so its kind may depend on byte 0 only:
+    // the same bytes must fail the same way however many of them have arrived.
+    let refuse = || Err(ParseError::new(ErrorKind::VersionNotAllowed, 0));
     match buf.first() {
         None => Ok(Status::Partial { needed: opts.min_header_len() }),
         Some(b'P') if opts.allow_v1 => v1::parse(buf, opts.haproxy_limits),
-        Some(b'P') => refuse(b"PROXY"),
         Some(b'\r') if opts.allow_v2 => v2::parse(buf, opts),
-        Some(b'\r') => refuse(&v2::SIGNATURE),
+        Some(b'P' | b'\r') => refuse(),
         Some(_) => Err(ParseError::new(ErrorKind::NotProxyProtocol, 0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `parse` and `split_feed` fuzz targets (fuzz/corpus/parse/
+    /// fuzz-refused-version-kind-depends-on-length): with v2 off, `\r` alone was
+    /// `VersionNotAllowed` but `\r\r` was `NotProxyProtocol`, both at byte 0, so a streaming
+    /// parser fed one byte at a time failed with another kind than one fed the whole buffer.
+    #[test]
+    fn fuzz_refused_version_kind_depends_on_length() {
+        let v1_only = Options { allow_v2: false, ..Options::default() };
+        let v2_only = Options { allow_v1: false, ..Options::default() };
+        for (opts, inputs) in [
+            (v1_only, [&b"\r"[..], b"\r\r", b"\r\n\r\n\0\r\nQUIT\n\x21"]),
+            (v2_only, [&b"P"[..], b"PP", b"PROXY UNKNOWN\r\n"]),
+        ] {
+            for input in inputs {
+                let e = parse_layout(input, &opts).unwrap_err();
+                assert_eq!((e.kind, e.offset), (ErrorKind::VersionNotAllowed, 0), "{input:?}");
+            }
+        }
     }
 }
