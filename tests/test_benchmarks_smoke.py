@@ -5,16 +5,11 @@ No timing is asserted (the machine is shared and noisy); see benchmarks/README.m
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-PEERS = ("proxyprotocol", "twisted", "crc32c", "google_crc32c")
-missing = [m for m in PEERS if importlib.util.find_spec(m) is None]
 
 
 def run(*args: str, timeout: float) -> str:
@@ -25,12 +20,12 @@ def run(*args: str, timeout: float) -> str:
     return proc.stdout
 
 
-@pytest.mark.skipif(bool(missing), reason=f"benchmark peers not installed: {missing}")
 def test_bench_quick_prints_every_table() -> None:
     out = run(str(BENCH / "bench.py"), "--quick", timeout=25)
     for section in ("## parse", "## build", "## feed", "## crc32c", "## find", "## floor"):
         assert section in out
     assert "## targets (issue 5)" in out
+    # Peers that are not installed show as n/a; a peer that disagrees with ours is a bug.
     assert "MISMATCH" not in out, out
 
 
