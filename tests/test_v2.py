@@ -637,3 +637,81 @@ def test_rule43_haproxy_limits_accepts_what_haproxy_accepts() -> None:
 def test_rule29_v1_and_v2_can_be_turned_off_independently(body_len: int) -> None:
     data = v2(0x20, 0x00, tlv(0x04, bytes(body_len)))
     assert pp.parse(data, allow_v1=False).length == len(data)
+
+
+# --- the Header object (DESIGN "class Header") ----------------------------------------------
+
+SEMANTIC_HEADERS = [
+    b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
+    b"PROXY TCP6 ::1 2001:db8::1 1 2\r\n",
+    b"PROXY UNKNOWN\r\n",
+    v2(0x20, 0x00),
+    v2(0x21, 0x11, TCP4_BLOCK + tlv(0x01, b"h2")),
+    v2(0x21, 0x21, TCP6_BLOCK),
+    v2(0x21, 0x32, unix_block(b"\x00abs", b"/b")),
+    with_crc(v2(0x21, 0x11, TCP4_BLOCK + tlv(0x03, bytes(4)) + tlv(0x05, b"id"))),
+]
+
+
+@pytest.mark.parametrize("data", SEMANTIC_HEADERS)
+def test_header_is_immutable(data: bytes) -> None:
+    h = pp.parse(data)
+    for name in ("version", "command", "family", "protocol", "source", "destination", "length"):
+        with pytest.raises(AttributeError):
+            setattr(h, name, None)
+    with pytest.raises(AttributeError):
+        h.extra = 1  # type: ignore[attr-defined]
+    assert isinstance(h.tlvs, tuple)
+
+
+@pytest.mark.parametrize("data", SEMANTIC_HEADERS)
+def test_header_value_semantics_and_pickle(data: bytes) -> None:
+    """== by value, hashable (equal headers hash equal), picklable, bytes() round trip."""
+    import copy
+    import pickle
+
+    h = pp.parse(data)
+    h2 = pp.parse(bytearray(data) + b"payload")
+    assert h == h2
+    assert h.__ne__(h2) is False
+    assert hash(h) == hash(h2)
+    assert len({h, h2}) == 1
+    for again in (pickle.loads(pickle.dumps(h)), copy.copy(h), copy.deepcopy(h)):
+        assert again == h
+        assert hash(again) == hash(h)
+        assert again.to_bytes() == data
+        assert again.source == h.source
+        assert again.tlvs == h.tlvs
+    assert bytes(h) == h.to_bytes() == data
+    assert h != data  # a header is not its bytes
+    assert h != pp.parse(SEMANTIC_HEADERS[0] if data != SEMANTIC_HEADERS[0] else v2(0x20, 0))
+
+
+def test_header_equality_is_by_wire_bytes() -> None:
+    """Two LOCAL headers with different ignored bodies are different headers."""
+    assert pp.parse(v2(0x20, 0x00)) != pp.parse(v2(0x20, 0x00, b"\xff"))
+    assert pp.parse(v2(0x20, 0x00)) != pp.parse(v2(0x20, 0x11))
+
+
+def test_header_repr_is_readable() -> None:
+    r = repr(pp.parse(v2(0x21, 0x11, TCP4_BLOCK + tlv(0x01, b"h2"))))
+    assert r.startswith("<Header v2 PROXY INET STREAM")
+    assert "('192.0.2.1', 56324)" in r
+    assert "0x01" in r
+    assert "length=33" in r
+    assert "UNSPEC" in repr(pp.parse(b"PROXY UNKNOWN\r\n"))
+    assert "LOCAL" in repr(pp.parse(v2(0x20, 0x00)))
+
+
+def test_header_enums_are_the_int_enums() -> None:
+    h = pp.parse(v2(0x21, 0x22, TCP6_BLOCK))
+    assert type(h.command) is Command
+    assert type(h.family) is Family
+    assert type(h.protocol) is Protocol
+    assert (h.command, h.family, h.protocol) == (1, 2, 2)
+
+
+def test_header_cannot_be_made_directly() -> None:
+    """Headers come from parse() and the builders only (no half-valid objects)."""
+    with pytest.raises(TypeError):
+        pp.Header()  # type: ignore[call-arg]

@@ -1,0 +1,141 @@
+"""The exception hierarchy and its contract (DESIGN "Errors", STYLE "Error model").
+
+Every error carries a stable snake_case ``kind`` and an ``offset`` (byte index, or -1);
+everything derives from ``ValueError``; errors pickle; nothing but our errors escapes the
+codec for any bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import re
+
+import proxyproto_rs as pp
+import pytest
+from _util import inet4_block, tlv, v2, with_crc
+from proxyproto_rs import _errors
+
+
+def test_hierarchy() -> None:
+    assert issubclass(pp.ProxyProtocolError, ValueError)
+    assert issubclass(pp.InvalidHeaderError, pp.ProxyProtocolError)
+    assert issubclass(pp.HeaderTooLargeError, pp.InvalidHeaderError)
+    assert issubclass(pp.ChecksumError, pp.InvalidHeaderError)
+    assert issubclass(pp.IncompleteHeaderError, pp.ProxyProtocolError)
+    assert issubclass(pp.BuildError, pp.ProxyProtocolError)
+    assert not issubclass(pp.IncompleteHeaderError, pp.InvalidHeaderError)
+    assert not issubclass(pp.BuildError, pp.InvalidHeaderError)
+    assert not issubclass(pp.ChecksumError, pp.HeaderTooLargeError)
+    assert pp.HeaderTooLargeError.__mro__[:5] == (
+        pp.HeaderTooLargeError,
+        pp.InvalidHeaderError,
+        pp.ProxyProtocolError,
+        ValueError,
+        Exception,
+    )
+
+
+def test_errors_are_exported_from_the_package() -> None:
+    for name in _errors.__all__:
+        assert getattr(pp, name) is getattr(_errors, name)
+        assert name in pp.__all__
+
+
+def raised(data: bytes, **opts: object) -> pp.ProxyProtocolError:
+    with pytest.raises(pp.ProxyProtocolError) as exc:
+        pp.parse(data, **opts)  # type: ignore[arg-type]
+    return exc.value
+
+
+BLOCK = inet4_block("1.2.3.4", "5.6.7.8", 1, 2)
+BAD_CRC = bytearray(with_crc(v2(0x21, 0x11, BLOCK + tlv(0x03, bytes(4)))))
+BAD_CRC[-1] ^= 1
+
+EXAMPLES: list[tuple[bytes, dict[str, object], type[pp.ProxyProtocolError], str]] = [
+    (b"GET /", {}, pp.InvalidHeaderError, "not_proxy_protocol"),
+    (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", {}, pp.InvalidHeaderError, "v1_syntax"),
+    (b"PROXY TCP9", {}, pp.InvalidHeaderError, "v1_protocol"),
+    (b"PROXY TCP4 1.2.3.04", {}, pp.InvalidHeaderError, "v1_address"),
+    (b"PROXY TCP4 1.2.3.4 5.6.7.8 +1", {}, pp.InvalidHeaderError, "v1_port"),
+    (b"PROXY UNKNOWN " + b"x" * 100, {}, pp.HeaderTooLargeError, "v1_too_long"),
+    (v2(0x11, 0x11), {}, pp.InvalidHeaderError, "v2_version"),
+    (v2(0x2F, 0x11), {}, pp.InvalidHeaderError, "v2_command"),
+    (v2(0x21, 0x91), {}, pp.InvalidHeaderError, "v2_family"),
+    (v2(0x21, 0x19), {}, pp.InvalidHeaderError, "v2_protocol"),
+    (v2(0x21, 0x11, bytes(4)), {}, pp.InvalidHeaderError, "v2_address_truncated"),
+    (v2(0x21, 0x11, length=5000), {}, pp.HeaderTooLargeError, "header_too_large"),
+    (v2(0x21, 0x11, BLOCK + b"\x01\x00"), {}, pp.InvalidHeaderError, "tlv_truncated"),
+    (v2(0x21, 0x11, BLOCK + tlv(3, b"")), {}, pp.InvalidHeaderError, "tlv_length"),
+    (bytes(BAD_CRC), {}, pp.ChecksumError, "checksum_mismatch"),
+    (b"PROXY UNKNOWN\r\n", {"allow_v1": False}, pp.InvalidHeaderError, "version_not_allowed"),
+    (b"PROXY TCP4 ", {}, pp.IncompleteHeaderError, "incomplete"),
+]
+
+
+@pytest.mark.parametrize(("data", "opts", "cls", "kind"), EXAMPLES, ids=[e[3] for e in EXAMPLES])
+def test_every_kind_has_its_class(
+    data: bytes, opts: dict[str, object], cls: type[pp.ProxyProtocolError], kind: str
+) -> None:
+    """Each stable kind maps to one class; the message names the byte offset."""
+    e = raised(data, **opts)
+    assert type(e) is cls
+    assert e.kind == kind
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", e.kind)
+    assert isinstance(e.offset, int)
+    assert 0 <= e.offset <= len(data)
+    assert str(e)
+    if cls is not pp.IncompleteHeaderError:
+        assert f"byte {e.offset}" in str(e)
+
+
+@pytest.mark.parametrize(("data", "opts", "cls", "kind"), EXAMPLES, ids=[e[3] for e in EXAMPLES])
+def test_errors_pickle_and_copy(
+    data: bytes, opts: dict[str, object], cls: type[pp.ProxyProtocolError], kind: str
+) -> None:
+    """Errors cross process boundaries (multiprocessing, logging queues) intact."""
+    e = raised(data, **opts)
+    for again in (pickle.loads(pickle.dumps(e)), copy.copy(e), copy.deepcopy(e)):
+        assert type(again) is cls
+        assert (again.kind, again.offset, str(again)) == (e.kind, e.offset, str(e))
+
+
+def test_build_error_pickles() -> None:
+    with pytest.raises(pp.BuildError) as exc:
+        pp.build_v1(("1.2.3.4", 70000), ("1.2.3.4", 1))
+    e = pickle.loads(pickle.dumps(exc.value))
+    assert type(e) is pp.BuildError
+    assert (e.kind, e.offset) == ("port", -1)
+
+
+def test_except_value_error_keeps_working() -> None:
+    with pytest.raises(ValueError, match="byte 0"):
+        pp.parse(b"GET /")
+
+
+def test_errors_can_be_made_by_users() -> None:
+    """The classes are plain Python: tests and shims can raise them too."""
+    e = pp.ChecksumError("boom", kind="checksum_mismatch", offset=31)
+    assert (str(e), e.kind, e.offset) == ("boom", "checksum_mismatch", 31)
+    assert pp.ProxyProtocolError("x").offset == -1
+
+
+@pytest.mark.parametrize("bad", ["PROXY UNKNOWN\r\n", 42, None, [1, 2]])
+def test_non_buffers_are_type_errors(bad: object) -> None:
+    """Only the buffer protocol is accepted; a str is a programming error, not a header."""
+    with pytest.raises(TypeError):
+        pp.parse(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        pp.Parser().feed(bad)  # type: ignore[arg-type]
+
+
+def test_non_contiguous_buffer() -> None:
+    """A strided memoryview is either read correctly or refused with a clean error."""
+    data = b"PROXY UNKNOWN\r\n"
+    doubled = bytes(b for c in data for b in (c, 0))
+    view = memoryview(doubled)[::2]
+    try:
+        h = pp.parse(view)
+    except (TypeError, ValueError, BufferError):
+        return
+    assert h.to_bytes() == data
