@@ -511,20 +511,31 @@ def verify(case: Case) -> dict[str, str]:
 # ------------------------------------------------------------------------------ timing
 
 
-def best_ns(impl: Impl, min_time: float, repeat: int) -> float:
-    """Best of `repeat` runs, each of a loop autoranged to take at least `min_time` seconds."""
-    timer = timeit.Timer(impl.stmt, globals=dict(impl.ns))
+def autorange(timer: timeit.Timer, min_time: float) -> int:
+    """Loop count for which one run of `timer` lasts at least `min_time` seconds."""
     number = 1
     while True:
         t = timer.timeit(number)
         if t >= min_time:
-            break
+            return number
         # Aim a little past min_time; never grow more than 10x at once.
         number = max(number + 1, int(number * min(10.0, 1.2 * min_time / max(t, 1e-9))))
-    best = t
-    for _ in range(repeat - 1):
-        best = min(best, timer.timeit(number))
-    return best / number * 1e9
+
+
+def time_case(impls: dict[str, Impl], min_time: float, repeat: int) -> dict[str, float]:
+    """Best ns/op of each implementation, the runs interleaved round-robin.
+
+    Interleaving (ours, peer 1, peer 2, ours, ...) means that a burst of load from other
+    processes hits every implementation of the case alike, so the ratios stay honest on a
+    shared machine even when the absolute numbers move.
+    """
+    timers = {k: timeit.Timer(v.stmt, globals=dict(v.ns)) for k, v in impls.items()}
+    numbers = {k: autorange(t, min_time) for k, t in timers.items()}
+    best = {k: float("inf") for k in timers}
+    for _ in range(repeat):
+        for k, t in timers.items():
+            best[k] = min(best[k], t.timeit(numbers[k]) / numbers[k])
+    return {k: v * 1e9 for k, v in best.items()}
 
 
 # ------------------------------------------------------------------------------ targets
@@ -606,8 +617,8 @@ def print_tables(cases: list[Case], targets: list[dict[str, Any]], meta: dict[st
     print(f"machine: {meta['cpu']}, {meta['cores']} cores; Python {meta['python']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     print(
-        f"timing: best of {meta['repeat']} runs of a loop autoranged to >= {meta['min_time']} s;"
-        " GC off while timing (timeit)"
+        f"timing: best of {meta['repeat']} runs of a loop autoranged to >= {meta['min_time']} s,"
+        " the implementations of a case interleaved run by run; GC off while timing (timeit)"
     )
     if ours is None:
         print(f"ours: NOT IMPORTABLE ({OURS_IMPORT_ERROR}); peers only")
@@ -731,9 +742,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.repeat is None:
-        args.repeat = 2 if args.quick else 7
+        args.repeat = 2 if args.quick else 15
     if args.min_time is None:
-        args.min_time = 0.002 if args.quick else 0.1
+        args.min_time = 0.002 if args.quick else 0.05
     started = time.perf_counter()
     floor = build_floor()
     cases = [c for c in make_cases(floor) if args.only.lower() in c.name.lower()]
@@ -742,13 +753,16 @@ def main(argv: list[str] | None = None) -> int:
         problems = verify(c)
         if problems:
             problems_all[c.name] = problems
+        timed: dict[str, Impl] = {}
         for impl_name, impl in c.impls.items():
             if isinstance(impl, str):
                 c.results[impl_name] = impl if impl.startswith("n/a") else f"n/a: {impl}"
             elif impl_name in problems:
                 c.results[impl_name] = "MISMATCH: " + problems[impl_name]
             else:
-                c.results[impl_name] = best_ns(impl, args.min_time, args.repeat)
+                timed[impl_name] = impl
+                c.results[impl_name] = 0.0  # keeps the column order
+        c.results.update(time_case(timed, args.min_time, args.repeat))
     targets = evaluate(cases)
     meta = machine_meta(args)
     meta["seconds"] = round(time.perf_counter() - started, 1)
