@@ -93,17 +93,11 @@ impl<'a> Iterator for Tlvs<'a> {
 
 /// Walks the TLVs of `region` (at `offset` in the header) strictly (D4): each must fit, the
 /// last must end exactly at the end, and known types must have a valid length (with
-/// `haproxy_limits`, also `HAProxy`'s caps: AUTHORITY <= 255, any value <= 1024). Returns the
-/// offsets of CRC32C values, for verification.
+/// `haproxy_limits`, also HAProxy's caps: AUTHORITY <= 255, any value <= 1024).
 ///
 /// # Errors
 /// `TlvTruncated` or `TlvLength` at the offending TLV.
-pub fn validate(
-    region: &[u8],
-    offset: usize,
-    haproxy_limits: bool,
-) -> Result<CrcFields, ParseError> {
-    let mut crcs = CrcFields::default();
+pub fn validate(region: &[u8], offset: usize, haproxy_limits: bool) -> Result<(), ParseError> {
     let mut pos = 0;
     while pos < region.len() {
         let at = offset + pos;
@@ -115,14 +109,12 @@ pub fn validate(
         let Some(value) = region.get(pos + 3..pos + 3 + len) else {
             return Err(ParseError::new(ErrorKind::TlvTruncated, at + 1));
         };
-        check_length(kind, value, haproxy_limits)
-            .map_err(|()| ParseError::new(ErrorKind::TlvLength, at + 1))?;
-        if kind == CRC32C {
-            crcs.push(at + 3);
+        if !length_ok(kind, value, haproxy_limits) {
+            return Err(ParseError::new(ErrorKind::TlvLength, at + 1));
         }
         pos += 3 + len;
     }
-    Ok(crcs)
+    Ok(())
 }
 
 /// Whether the TLVs of `region` frame exactly (each fits, the last ends at the end) and pass
@@ -132,7 +124,7 @@ pub fn frames(region: &[u8], haproxy_limits: bool) -> bool {
     validate(region, 0, haproxy_limits).is_ok()
 }
 
-fn check_length(kind: u8, value: &[u8], haproxy_limits: bool) -> Result<(), ()> {
+fn length_ok(kind: u8, value: &[u8], haproxy_limits: bool) -> bool {
     let ok = match kind {
         CRC32C => value.len() == 4,
         UNIQUE_ID => value.len() <= MAX_UNIQUE_ID,
@@ -140,35 +132,7 @@ fn check_length(kind: u8, value: &[u8], haproxy_limits: bool) -> Result<(), ()> 
         AUTHORITY if haproxy_limits => value.len() <= 255,
         _ => true,
     };
-    if ok && !(haproxy_limits && value.len() > 1024) {
-        Ok(())
-    } else {
-        Err(())
-    }
-}
-
-/// Offsets of the 4-byte values of the CRC32C TLVs found (at most a few are kept; a header with
-/// more than four CRC32C TLVs fails verification).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CrcFields {
-    offsets: [usize; 4],
-    count: usize,
-}
-
-impl CrcFields {
-    fn push(&mut self, offset: usize) {
-        if let Some(slot) = self.offsets.get_mut(self.count) {
-            *slot = offset;
-        }
-        self.count += 1;
-    }
-
-    /// The offsets kept, and whether every CRC32C TLV was kept.
-    #[must_use]
-    pub fn offsets(&self) -> (&[usize], bool) {
-        let kept = self.count.min(self.offsets.len());
-        (&self.offsets[..kept], self.count <= self.offsets.len())
-    }
+    ok && !(haproxy_limits && value.len() > 1024)
 }
 
 /// The SSL TLV's value (rule 37): packed `client` (u8), `verify` (u32 BE), then sub-TLVs.

@@ -9,7 +9,7 @@ use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use crate::crc32c;
 use crate::error::{BuildError, ErrorKind, ParseError};
 use crate::header::{Addresses, Command, Family, Layout, Protocol, UNIX_ADDR_LEN};
-use crate::tlv::{self, CrcFields};
+use crate::tlv::{self, Tlvs};
 use crate::{Endpoints, Options, Status};
 
 /// The 12-byte v2 signature (rule 18).
@@ -76,24 +76,20 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
 
     let with_addresses =
         command == Command::Proxy && family != Family::Unspec && protocol != Protocol::Unspec;
-    let (addresses, tlv_start, crcs) = if with_addresses {
+    let (addresses, tlv_start) = if with_addresses {
         if body_len < addr_len {
             return Err(ParseError::new(ErrorKind::V2AddressTruncated, 14));
         }
         let start = PREFIX_LEN + addr_len;
-        let crcs = tlv::validate(&hdr[start..], start, opts.haproxy_limits)?;
-        (decode_addresses(hdr, family), start, crcs)
+        tlv::validate(&hdr[start..], start, opts.haproxy_limits)?;
+        (decode_addresses(hdr, family), start)
     } else {
         // LOCAL, or PROXY with an UNSPEC nibble: no addresses; TLVs where they frame (D2, D3).
-        match local_tlv_start(hdr, addr_len, opts.haproxy_limits) {
-            Some(start) => {
-                (Addresses::None, start, tlv::validate(&hdr[start..], start, opts.haproxy_limits)?)
-            }
-            None => (Addresses::None, total, CrcFields::default()),
-        }
+        let start = local_tlv_start(hdr, addr_len, opts.haproxy_limits).unwrap_or(total);
+        (Addresses::None, start)
     };
     if opts.verify_checksum {
-        verify_crcs(hdr, &crcs)?;
+        verify_crcs(hdr, tlv_start)?;
     }
     Ok(Status::Complete {
         consumed: total,
@@ -120,19 +116,18 @@ fn local_tlv_start(hdr: &[u8], addr_len: usize, haproxy_limits: bool) -> Option<
         .find(|&start| hdr.get(start..).is_some_and(|r| tlv::frames(r, haproxy_limits)))
 }
 
-fn verify_crcs(hdr: &[u8], crcs: &CrcFields) -> Result<(), ParseError> {
-    let (offsets, all_kept) = crcs.offsets();
-    for &at in offsets {
-        if !crc32c::verify(hdr, at) {
-            return Err(ParseError::new(ErrorKind::ChecksumMismatch, at));
+/// Checks every CRC32C TLV from `tlv_start` on against the header (rule 34).
+fn verify_crcs(hdr: &[u8], tlv_start: usize) -> Result<(), ParseError> {
+    let region = hdr.get(tlv_start..).unwrap_or_default();
+    for t in Tlvs::new(region, tlv_start).filter(|t| t.kind == tlv::CRC32C) {
+        if !crc32c::verify(hdr, t.offset + 3) {
+            return Err(ParseError::new(ErrorKind::ChecksumMismatch, t.offset + 3));
         }
     }
-    match (all_kept, offsets.last()) {
-        (false, Some(&at)) => Err(ParseError::new(ErrorKind::ChecksumMismatch, at)),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
+#[inline(always)]
 fn decode_addresses(hdr: &[u8], family: Family) -> Addresses {
     let block = &hdr[PREFIX_LEN..];
     let port = |at: usize| u16::from_be_bytes([block[at], block[at + 1]]);
