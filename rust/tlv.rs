@@ -128,11 +128,25 @@ fn length_ok(kind: u8, value: &[u8], haproxy_limits: bool) -> bool {
     let ok = match kind {
         CRC32C => value.len() == 4,
         UNIQUE_ID => value.len() <= MAX_UNIQUE_ID,
-        SSL => value.len() >= 5 && frames(&value[5..], false),
+        SSL => value.len() >= 5 && sub_tlvs_frame(&value[5..]),
         AUTHORITY if haproxy_limits => value.len() <= 255,
         _ => true,
     };
     ok && !(haproxy_limits && value.len() > 1024)
+}
+
+/// Whether SSL sub-TLVs frame exactly (D4). Framing only, without recursion: sub-TLVs have
+/// their own type space (0x21-0x28), so the top-level rules (CRC32C, SSL, `UNIQUE_ID`) do not
+/// apply inside, and checking them through [`validate`] recursed once per nested 0x20,
+/// deep enough at 65551 bytes to overflow a small thread stack.
+fn sub_tlvs_frame(mut rest: &[u8]) -> bool {
+    while let Some((&[_, hi, lo], after)) = rest.split_first_chunk::<3>() {
+        let Some(next) = after.get(usize::from(u16::from_be_bytes([hi, lo]))..) else {
+            return false;
+        };
+        rest = next;
+    }
+    rest.is_empty()
 }
 
 /// The SSL TLV's value (rule 37): packed `client` (u8), `verify` (u32 BE), then sub-TLVs.
@@ -248,6 +262,33 @@ mod tests {
         uid[2] = 128;
         uid.pop();
         assert!(validate(&uid, 0, lim).is_ok());
+    }
+
+    /// Found by the `roundtrip` fuzz target (fuzz/corpus/parse/
+    /// fuzz-nested-ssl-tlv-recursion-stack-overflow): SSL sub-TLVs were checked with the
+    /// top-level rules by recursing into `validate`, so an SSL value nesting 0x20 TLVs 8180
+    /// deep (a 65468-byte header, accepted with `max_size=65551`) overflowed a 256 KiB thread
+    /// stack (SIGSEGV), and a sub-TLV of type 0x03 not 4 bytes long was wrongly refused.
+    #[test]
+    fn fuzz_nested_ssl_tlv_recursion_stack_overflow() {
+        let mut inner = Vec::new();
+        for _ in 0..8180 {
+            let mut outer = vec![SSL];
+            outer.extend_from_slice(&(inner.len() as u16 + 5).to_be_bytes());
+            outer.extend_from_slice(&[CLIENT_SSL, 0, 0, 0, 0]);
+            outer.extend_from_slice(&inner);
+            inner = outer;
+        }
+        let ok = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || validate(&inner, 28, false).is_ok())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(ok);
+        // Sub-TLV types are not top-level types: 0x03 of 1 byte inside SSL is kept.
+        assert!(validate(&[SSL, 0, 9, 1, 0, 0, 0, 0, CRC32C, 0, 1, 7], 0, false).is_ok());
+        assert!(validate(&[SSL, 0, 9, 1, 0, 0, 0, 0, CRC32C, 0, 2, 7], 0, false).is_err());
     }
 
     #[test]
