@@ -61,6 +61,17 @@ def v2(
     return sig + bytes([ver_cmd, fam]) + struct.pack("!H", n) + body
 
 
+def canonical_ip(text: str) -> str:
+    """D8: RFC 5952 text, IPv4-mapped addresses dotted (``::ffff:127.0.0.1``), other
+    embedded-IPv4 forms in hex, as Rust's ``Ipv6Addr`` prints them."""
+    import ipaddress
+
+    ip = ipaddress.ip_address(text)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"::ffff:{ip.ipv4_mapped}"
+    return str(ip)
+
+
 def inet4_block(src: str, dst: str, sport: int, dport: int) -> bytes:
     import ipaddress
 

@@ -279,3 +279,17 @@ def test_gcp_0xe0_is_custom_space_never_rejected(value: bytes) -> None:
     h = hdr(tlv(0xE0, value))
     assert h.gcp_psc_connection_id is None
     assert h.tlvs == (pp.Tlv(0xE0, value),)
+
+
+@pytest.mark.parametrize("sub", [(0x03, b"ab"), (0x05, bytes(200)), (0x20, b""), (0x20, b"\x01")])
+def test_D4_ssl_sub_tlv_types_are_not_top_level_types(sub: tuple[int, bytes]) -> None:
+    """Rule 38, D4: inside SSL only 0x21-0x28 are defined; any other sub-TLV type is kept
+    as is, whatever its length (the sub-TLVs only have to frame)."""
+    h = hdr(tlv(0x20, ssl_value(0x01, 0, [sub])))
+    assert h.ssl is not None
+    assert [(t.type, t.value) for t in h.ssl.tlvs] == [sub]
+
+
+def test_D4_builder_accepts_any_ssl_sub_tlv_type() -> None:
+    out = pp.build_v2(("1.2.3.4", 1), ("5.6.7.8", 2), tlvs=[(0x20, ssl_value(0, 0, [(0x03, b"")]))])
+    assert pp.parse(out).ssl is not None
