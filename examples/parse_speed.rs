@@ -10,7 +10,7 @@ fn time(name: &str, input: &[u8]) {
         return;
     }
     let opts = Options::default();
-    let iters = 2_000_000;
+    let iters: u32 = std::env::var("ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
@@ -31,4 +31,14 @@ fn main() {
     let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\0\x0c".to_vec();
     v2.extend_from_slice(&[192, 168, 0, 1, 192, 168, 0, 11, 0xdc, 0x04, 0x01, 0xbb]);
     time("v2 IPv4", &v2);
+    if std::env::args().nth(1).is_some_and(|f| f == "ipv4") {
+        let t = Instant::now();
+        for _ in 0..10_000_000 {
+            black_box(proxyproto_rs::v1::ipv4_text(black_box(b"192.168.0.11")));
+        }
+        #[allow(clippy::print_stdout)]
+        {
+            println!("ipv4_text {:.1} ns", t.elapsed().as_secs_f64() / 1e7 * 1e9);
+        }
+    }
 }

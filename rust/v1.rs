@@ -64,34 +64,35 @@ impl Cursor<'_> {
 
     /// Dotted-quad IPv4 without leading zeros (rule 10), ending at the byte `end`.
     fn ipv4(&mut self, end: u8) -> Step<Ipv4Addr> {
+        // The position lives in a local (a register) and is written back on every exit.
+        let (buf, mut pos) = (self.buf, self.pos);
         let mut octets = [0u8; 4];
-        for (i, octet) in octets.iter_mut().enumerate() {
-            let mut value: u32 = 0;
-            let mut digits = 0;
-            loop {
-                let b = self.peek()?;
-                if b.is_ascii_digit() {
-                    if digits == 1 && value == 0 {
-                        return self.fail(ErrorKind::V1Address); // leading zero
-                    }
-                    value = value * 10 + u32::from(b - b'0');
-                    if value > 255 {
-                        return self.fail(ErrorKind::V1Address);
-                    }
-                    digits += 1;
-                    self.pos += 1;
-                } else if digits > 0 && ((i < 3 && b == b'.') || (i == 3 && b == end)) {
-                    *octet = value as u8;
-                    if i < 3 {
-                        self.pos += 1;
-                    }
-                    break;
-                } else {
-                    return self.fail(ErrorKind::V1Address);
+        let mut i = 0;
+        let mut value: u32 = 0;
+        let mut digits = 0;
+        let stop = loop {
+            let Some(&b) = buf.get(pos) else { break Stop::Partial(self.min_total) };
+            if b.is_ascii_digit() {
+                value = value * 10 + u32::from(b - b'0');
+                // A leading zero, or over 255.
+                if (digits == 1 && value < 10) || value > 255 {
+                    break Stop::Error(ParseError::new(ErrorKind::V1Address, pos));
                 }
+                digits += 1;
+            } else if digits > 0 && i < 3 && b == b'.' {
+                octets[i] = value as u8;
+                (i, value, digits) = (i + 1, 0, 0);
+            } else if digits > 0 && i == 3 && b == end {
+                octets[3] = value as u8;
+                self.pos = pos;
+                return Ok(Ipv4Addr::from(octets));
+            } else {
+                break Stop::Error(ParseError::new(ErrorKind::V1Address, pos));
             }
-        }
-        Ok(Ipv4Addr::from(octets))
+            pos += 1;
+        };
+        self.pos = pos;
+        Err(stop)
     }
 
     /// IPv6 text (rule 11, D6), ending at the byte `end`: hex groups of at most 4 digits, at
@@ -204,28 +205,31 @@ impl Cursor<'_> {
 
     /// Decimal port 0-65535 without leading zeros (rule 12), ending at the byte `end`.
     fn port(&mut self, end: u8) -> Step<u16> {
+        let (buf, mut pos) = (self.buf, self.pos);
         let mut value: u32 = 0;
         let mut digits = 0;
-        loop {
-            let b = self.peek()?;
+        let stop = loop {
+            let Some(&b) = buf.get(pos) else { break Stop::Partial(self.min_total) };
             if b.is_ascii_digit() {
-                if digits == 1 && value == 0 {
-                    return self.fail(ErrorKind::V1Port);
-                }
                 value = value * 10 + u32::from(b - b'0');
-                if value > 65535 {
-                    return self.fail(ErrorKind::V1Port);
+                // A leading zero, or over 65535.
+                if (digits == 1 && value < 10) || value > 65535 {
+                    break Stop::Error(ParseError::new(ErrorKind::V1Port, pos));
                 }
                 digits += 1;
-                self.pos += 1;
             } else if digits > 0 && b == end {
+                self.pos = pos;
                 return Ok(value as u16);
             } else if digits > 0 && matches!(b, b' ' | b'\r' | b'\n') {
-                return self.fail(ErrorKind::V1Syntax); // a delimiter, but not this one
+                // A delimiter, but not this one.
+                break Stop::Error(ParseError::new(ErrorKind::V1Syntax, pos));
             } else {
-                return self.fail(ErrorKind::V1Port);
+                break Stop::Error(ParseError::new(ErrorKind::V1Port, pos));
             }
-        }
+            pos += 1;
+        };
+        self.pos = pos;
+        Err(stop)
     }
 
     /// `SP src SP dst SP sport SP dport CRLF` after the protocol token.
@@ -259,6 +263,16 @@ impl Cursor<'_> {
             }
         }
     }
+}
+
+/// Reads IPv4 dotted-quad text with the v1 rules (rule 10: no leading zeros), e.g. for the
+/// builders. `None` if `text` is anything else.
+#[must_use]
+pub fn ipv4_text(text: &[u8]) -> Option<Ipv4Addr> {
+    let mut line = [b' '; 16];
+    line.get_mut(..text.len())?.copy_from_slice(text);
+    let mut c = Cursor { buf: &line, pos: 0, min_total: 0 };
+    c.ipv4(b' ').ok().filter(|_| c.pos == text.len())
 }
 
 /// Parses a v1 line at the start of `buf`. `short_unknown_only` rejects anything after
