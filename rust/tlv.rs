@@ -93,7 +93,7 @@ impl<'a> Iterator for Tlvs<'a> {
 
 /// Walks the TLVs of `region` (at `offset` in the header) strictly (D4): each must fit, the
 /// last must end exactly at the end, and known types must have a valid length (with
-/// `haproxy_limits`, also HAProxy's caps: AUTHORITY <= 255, any value <= 1024).
+/// `haproxy_limits`, also `HAProxy`'s caps: AUTHORITY <= 255, any value <= 1024).
 ///
 /// # Errors
 /// `TlvTruncated` or `TlvLength` at the offending TLV.

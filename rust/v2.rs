@@ -127,6 +127,8 @@ fn verify_crcs(hdr: &[u8], tlv_start: usize) -> Result<(), ParseError> {
     Ok(())
 }
 
+// Inlined: returning the address block by value stalled on store forwarding.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn decode_addresses(hdr: &[u8], family: Family) -> Addresses {
     let block = &hdr[PREFIX_LEN..];
