@@ -53,7 +53,8 @@ fn main() {
         let target = Duration::from_millis(20);
         let ours = best(runs, target, || proxyproto_rs::crc32c::append(0, black_box(buf)));
         let theirs = best(runs, target, || crc32c::crc32c(black_box(buf)));
-        let gbps = |t: Duration| size as f64 / t.as_secs_f64() / 1e9;
+        let bytes = f64::from(u32::try_from(size).unwrap_or(u32::MAX));
+        let gbps = |t: Duration| bytes / t.as_secs_f64() / 1e9;
         println!(
             "{label:>8} {:>10.1?} {:>6.1} GB/s {:>10.1?} {:>6.1} GB/s {:>6.2}x",
             ours,

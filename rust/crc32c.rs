@@ -6,19 +6,24 @@
 //! All kernels work on the raw CRC register `s` (the public value is `!s`), so they chain.
 //!
 //! * x86-64, picked once at run time (the detected level is cached in an atomic):
-//!   - inputs of at least [`x86::FOLD_MIN`] bytes on a CPU with AVX2 and VPCLMULQDQ: carry-less
-//!     multiply folding, four 256-bit accumulators (128 bytes a round), merged and reduced to
-//!     one 128-bit lane at the end. The lane `L` is congruent (mod P) to everything before it,
-//!     so the CRC register is `L * x^32 mod P`, which is two `crc32q` steps: the SSE4.2
-//!     instruction computes `(c * x^64 + d * x^32) mod P`. The tail (< 16 bytes) is `crc32q`/
-//!     `crc32b`. Without VPCLMULQDQ, the same with four 128-bit PCLMULQDQ accumulators.
-//!   - shorter inputs, or SSE4.2 alone: a plain `crc32q` loop (at 64 bytes the fold's set-up
-//!     costs more than it saves).
+//!   - below `x86::FOLD_MIN` bytes, or with SSE4.2 alone: a plain `crc32q` loop (the
+//!     folding's set-up and reduction cost more than they save on short inputs);
+//!   - up to `x86::HYBRID_MIN` bytes with AVX2 and VPCLMULQDQ: carry-less multiply folding,
+//!     four 256-bit accumulators (128 bytes a round), merged and brought down to one 128-bit
+//!     lane. That lane `L` is congruent (mod P) to everything before it, so the CRC register
+//!     is `L * x^32 mod P`: two `crc32q` steps, since the instruction computes
+//!     `(c * x^64 + d * x^32) mod P`. The tail (< 16 bytes) is `crc32q`/`crc32b`. Without
+//!     VPCLMULQDQ, the same with four 128-bit PCLMULQDQ accumulators;
+//!   - longer inputs: the folding on the front of the message and three `crc32q` streams on
+//!     three equal pieces at its end, in one loop, since they use different execution units
+//!     (on the Zen 3 this was tuned on, each alone gives about 8 bytes a cycle). The pieces are
+//!     chained on afterwards by multiplying by `x^(8 * len)` (see `SHIFT_KEYS`).
 //! * aarch64 with the CRC extension: a `crc32cx` loop.
 //! * anywhere else: slice-by-8 tables built at compile time.
 //!
-//! The folding multipliers are `x^n mod P` for the fold distance, computed by [`xpow`] at
-//! compile time from the polynomial (see [`fold_keys`] for the exponents).
+//! The folding multipliers are `x^n mod P` for the fold distance, computed by `xpow` at
+//! compile time from the polynomial (see `fold_keys` for the exponents). Timing:
+//! `cargo run --release --example crc32c_bench`.
 
 /// The reflected CRC32C polynomial (x^32 implied).
 const POLY: u32 = 0x82F6_3B78;
@@ -474,28 +479,26 @@ mod x86 {
         crc_sse42(reduce(x), rest)
     }
 
-    /// Four 256-bit accumulators over the 128 bytes at the start of `data`, the register `s`
-    /// xored into the first 4 bytes (that is how it enters the message).
+    /// `N` 256-bit accumulators over the `32 * N` bytes at the start of `data`, the register
+    /// `s` xored into the first 4 bytes (that is how it enters the message).
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn start4(s: u32, data: &[u8]) -> [__m256i; 4] {
+    fn start<const N: usize>(s: u32, data: &[u8]) -> [__m256i; N] {
+        let mut acc: [__m256i; N] = std::array::from_fn(|i| load256(&data[32 * i..]));
         let first = _mm256_zextsi128_si256(_mm_cvtsi32_si128(s.cast_signed()));
-        [
-            _mm256_xor_si256(load256(data), first),
-            load256(&data[32..]),
-            load256(&data[64..]),
-            load256(&data[96..]),
-        ]
+        acc[0] = _mm256_xor_si256(acc[0], first);
+        acc
     }
 
-    /// Move the four accumulators 128 bytes on, over `block` (128 bytes).
+    /// Move `N` accumulators `32 * N` bytes on, over `block` (that long), with the key for
+    /// that distance.
     #[inline]
     #[target_feature(enable = "avx2,vpclmulqdq")]
-    fn round4(acc: &mut [__m256i; 4], block: &[u8; 128], k1024: __m256i) {
-        acc[0] = _mm256_xor_si256(fold256(acc[0], k1024), load256(block));
-        acc[1] = _mm256_xor_si256(fold256(acc[1], k1024), load256(&block[32..]));
-        acc[2] = _mm256_xor_si256(fold256(acc[2], k1024), load256(&block[64..]));
-        acc[3] = _mm256_xor_si256(fold256(acc[3], k1024), load256(&block[96..]));
+    fn round<const N: usize>(acc: &mut [__m256i; N], block: &[u8], k: __m256i) {
+        let block = &block[..32 * N];
+        for (i, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_xor_si256(fold256(*a, k), load256(&block[32 * i..]));
+        }
     }
 
     /// The CRC register after one 256-bit accumulator `x` and then `rest`: 32 bytes at a
@@ -520,14 +523,16 @@ mod x86 {
         crc_sse42(reduce(x), rest)
     }
 
-    /// Merge four accumulators into the last one (each moved 32 bytes on into the next).
+    /// Merge `N` accumulators into the last one (each moved 32 bytes on into the next).
     #[inline]
     #[target_feature(enable = "avx2,vpclmulqdq")]
-    fn merge4([a0, a1, a2, a3]: [__m256i; 4]) -> __m256i {
+    fn merge<const N: usize>(acc: [__m256i; N]) -> __m256i {
         let k256 = keys256(K256);
-        let a1 = _mm256_xor_si256(a1, fold256(a0, k256));
-        let a2 = _mm256_xor_si256(a2, fold256(a1, k256));
-        _mm256_xor_si256(a3, fold256(a2, k256))
+        let mut x = acc[0];
+        for &a in &acc[1..] {
+            x = _mm256_xor_si256(a, fold256(x, k256));
+        }
+        x
     }
 
     /// Fold 256-bit registers (two 128-bit lanes each) with VPCLMULQDQ: four accumulators
@@ -541,18 +546,22 @@ mod x86 {
             let first = _mm256_zextsi128_si256(_mm_cvtsi32_si128(s.cast_signed()));
             return finish(_mm256_xor_si256(load256(data), first), &data[32..]);
         }
-        let mut acc = start4(s, data);
+        let mut acc = start::<4>(s, data);
         let k1024 = keys256(K1024);
         let mut rest = &data[128..];
         while let Some((block, tail)) = rest.split_first_chunk::<128>() {
-            round4(&mut acc, block, k1024);
+            round(&mut acc, block, k1024);
             rest = tail;
         }
-        finish(merge4(acc), rest)
+        finish(merge(acc), rest)
     }
 
     /// Bytes each `crc32q` stream of [`hybrid`] takes a round.
     const STREAM_ROUND: usize = 8 * 8;
+    /// 256-bit accumulators of the folded front in [`hybrid`], and the bytes they take a round.
+    const FRONT_ACCS: usize = 4;
+    const FRONT_ROUND: usize = 32 * FRONT_ACCS;
+    const K_FRONT_ROUND: [i64; 2] = fold_keys(8 * FRONT_ROUND as u32);
 
     /// VPCLMULQDQ folding and `crc32q` run on different execution units, so run both: the
     /// folding takes the front of the message (128 bytes a round, as in [`fold_vpclmul`]),
@@ -562,8 +571,8 @@ mod x86 {
     /// with a key made once) and xoring the piece's own register.
     #[target_feature(enable = "sse4.2,sse4.1,pclmulqdq,avx2,vpclmulqdq")]
     fn hybrid(s: u32, data: &[u8]) -> u32 {
-        // The front needs 128 bytes to start the accumulators, then 128 a round.
-        let rounds = data.len().saturating_sub(128) / (128 + 3 * STREAM_ROUND);
+        // The front needs FRONT_ROUND bytes to start the accumulators, then as many a round.
+        let rounds = data.len().saturating_sub(FRONT_ROUND) / (FRONT_ROUND + 3 * STREAM_ROUND);
         if rounds == 0 {
             return fold_vpclmul(s, data);
         }
@@ -574,13 +583,13 @@ mod x86 {
         // Independent of the loop, so the CPU works it out alongside.
         let key = shift_key(piece);
 
-        let mut acc = start4(s, front);
-        let k1024 = keys256(K1024);
-        let mut rest = &front[128..];
+        let mut acc = start::<FRONT_ACCS>(s, front);
+        let k_round = keys256(K_FRONT_ROUND);
+        let mut rest = &front[FRONT_ROUND..];
         let (mut c1, mut c2, mut c3) = (0u64, 0u64, 0u64);
         for r in 0..rounds {
-            let Some((block, tail)) = rest.split_first_chunk::<128>() else { break };
-            round4(&mut acc, block, k1024);
+            let Some((block, tail)) = rest.split_first_chunk::<FRONT_ROUND>() else { break };
+            round(&mut acc, block, k_round);
             rest = tail;
             let at = r * STREAM_ROUND;
             let (w1, w2, w3) = (&b1[at..at + STREAM_ROUND], &b2[at..], &b3[at..]);
@@ -590,7 +599,7 @@ mod x86 {
                 c3 = _mm_crc32_u64(c3, word(&w3[i..]));
             }
         }
-        let s = finish(merge4(acc), rest);
+        let s = finish(merge(acc), rest);
         let s = mul_x33(s, key) ^ c1 as u32;
         let s = mul_x33(s, key) ^ c2 as u32;
         mul_x33(s, key) ^ c3 as u32
