@@ -41,6 +41,12 @@ VALID_TCP = [
         id="tcp6",
     ),
     pytest.param(
+        b"PROXY TCP6 :: :: 0 0\r\n",
+        ("::", 0),
+        ("::", 0),
+        id="tcp6-shortest-22",
+    ),
+    pytest.param(
         b"PROXY TCP6 :: ::1 10 20\r\n",
         ("::", 10),
         ("::1", 20),
@@ -163,6 +169,10 @@ REJECT = [
     pytest.param(b"PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n", "v1_protocol", 6, id="lower-tcp4"),
     pytest.param(b"PROXY TCP4\r\n", "v1_protocol", 10, id="TCP4-no-fields"),
     pytest.param(b"PROXY UNKNOWNX\r\n", "v1_syntax", 13, id="UNKNOWNX"),
+    pytest.param(b"PROXY TCP ", "v1_protocol", 9, id="TCP-space-D1"),
+    pytest.param(b"PROXY TCP4X", "v1_protocol", 10, id="TCP4X-D1"),
+    pytest.param(b"PROXY UNK ", "v1_protocol", 9, id="UNK-space-D1"),
+    pytest.param(b"PROXY X", "v1_protocol", 6, id="X-D1"),
     pytest.param(b"PROXY TCP4 1.2.3.4 5.6.7.8\r\n", "v1_address", 26, id="no-ports"),
     pytest.param(b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", "v1_syntax", 28, id="one-port"),
     # rule 13: CRLF only
