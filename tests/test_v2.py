@@ -149,6 +149,14 @@ def test_rule27_abstract_unix_address_keeps_leading_nul() -> None:
     assert h.destination == ""
 
 
+def test_rule27_unix_path_ends_at_its_first_nul() -> None:
+    """Rule 27: a pathname (first byte not NUL) ends at its first NUL, like sun_path; an
+    abstract name keeps inner NULs."""
+    h = pp.parse(v2(0x21, 0x31, unix_block(b"/a\x00junk", b"\x00abs\x00\x00x")))
+    assert h.source == "/a"
+    assert h.destination == b"\x00abs\x00\x00x"
+
+
 def test_rule27_unix_path_non_utf8_decodes_like_fsdecode() -> None:
     import os
 
@@ -736,3 +744,38 @@ def test_D3_block_that_frames_as_tlvs_is_still_the_address_block(
     ver_cmd, fam = ver_cmd_fam
     data = v2(ver_cmd, fam, inet4_block("0.0.0.0", "0.0.0.0", 0, 0) + tlv(0x01, b"h2"))
     assert pp.parse(data).tlvs == (pp.Tlv(0x01, b"h2"),)
+
+
+def test_D2_unspec_crc_is_verified() -> None:
+    """D2, rule 34: a CRC32C in a PROXY+UNSPEC header's TLVs is verified too."""
+    good = with_crc(v2(0x21, 0x00, tlv(0x03, bytes(4)) + tlv(0x01, b"h2")))
+    assert pp.parse(good).alpn == b"h2"
+    bad = good[:-1] + bytes([good[-1] ^ 1])
+    check_invalid(bad, "checksum_mismatch", 19, pp.ChecksumError, raise_at=len(bad) - 1)
+
+
+LOCAL_CRC_BYPASS = pytest.mark.xfail(
+    strict=True,
+    reason="core bug: TLVs that frame exactly but break a D4 length rule make a LOCAL "
+    "header 'TLV-less', so its wrong CRC32C is never checked (rule 44: CRC verified on "
+    "LOCAL too; HAProxy rejects these)",
+)
+
+
+@LOCAL_CRC_BYPASS
+@pytest.mark.parametrize(
+    ("bad_tlv", "opts"),
+    [
+        pytest.param(tlv(0x20, b"\x01"), {}, id="ssl-1-byte"),
+        pytest.param(tlv(0x05, bytes(129)), {}, id="unique-id-129"),
+        pytest.param(tlv(0x04, bytes(2000)), {"haproxy_limits": True}, id="noop-2000-haproxy"),
+    ],
+)
+def test_D3_local_tlvs_that_frame_but_break_D4_are_not_ignored(
+    bad_tlv: bytes, opts: dict[str, bool]
+) -> None:
+    """D3 + D4, rule 44: a LOCAL header whose TLVs frame from byte 16 has those TLVs; a
+    wrong CRC32C among them, or a TLV of impossible length, makes the header invalid."""
+    data = v2(0x20, 0x00, tlv(0x03, b"\xde\xad\xbe\xef") + bad_tlv)
+    with pytest.raises(pp.InvalidHeaderError):
+        pp.parse(data, **opts)
