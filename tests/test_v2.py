@@ -763,6 +763,7 @@ LOCAL_CRC_BYPASS = pytest.mark.xfail(
 
 
 @LOCAL_CRC_BYPASS
+@pytest.mark.parametrize("ver_cmd", [0x20, 0x21], ids=["local-D3", "proxy-unspec-D2"])
 @pytest.mark.parametrize(
     ("bad_tlv", "opts"),
     [
@@ -772,10 +773,11 @@ LOCAL_CRC_BYPASS = pytest.mark.xfail(
     ],
 )
 def test_D3_local_tlvs_that_frame_but_break_D4_are_not_ignored(
-    bad_tlv: bytes, opts: dict[str, bool]
+    ver_cmd: int, bad_tlv: bytes, opts: dict[str, bool]
 ) -> None:
-    """D3 + D4, rule 44: a LOCAL header whose TLVs frame from byte 16 has those TLVs; a
-    wrong CRC32C among them, or a TLV of impossible length, makes the header invalid."""
-    data = v2(0x20, 0x00, tlv(0x03, b"\xde\xad\xbe\xef") + bad_tlv)
+    """D2/D3 + D4, rule 44: a LOCAL (or PROXY+UNSPEC) header whose TLVs frame from byte 16
+    has those TLVs; a wrong CRC32C among them, or a TLV of impossible length, makes the
+    header invalid."""
+    data = v2(ver_cmd, 0x00, tlv(0x03, b"\xde\xad\xbe\xef") + bad_tlv)
     with pytest.raises(pp.InvalidHeaderError):
         pp.parse(data, **opts)
