@@ -23,3 +23,7 @@ lint: ## fmt, clippy (with and without the python feature), ruff, mypy, stubtest
 	$(PY) -m ruff format --check python tests benchmarks fuzz
 	$(PY) -m mypy --strict python/proxyproto_rs tests/typing/check_api.py
 	$(PY) -m mypy.stubtest proxyproto_rs._core --allowlist tests/stubtest-allowlist.txt
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target FUZZ_TIME s (default 60) and merge new coverage into fuzz/corpus
+	fuzz/run.sh -t $(or $(FUZZ_TIME),60)

@@ -30,6 +30,7 @@ targets=("$@")
 
 # shellcheck source=fuzz/tools.sh
 source "$here/tools.sh"
+ensure_cargo_fuzz
 mkdir -p logs artifacts
 failed=0
 
@@ -51,8 +52,10 @@ build_rust_done=0
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     new="$(mktemp -d)"
-    limits=(-max_total_time="$secs" -print_final_stats=1 -artifact_prefix="artifacts/$t/")
-    [ "$runs" -lt 0 ] || limits=(-runs="$runs" -print_final_stats=1 -artifact_prefix="artifacts/$t/")
+    # -max_len: the corpus holds a 65468-byte crash file; without a cap libFuzzer would grow
+    # every input to that size. 4096 covers max_size's default and every TLV shape.
+    limits=(-max_len=4096 -print_final_stats=1 -artifact_prefix="artifacts/$t/")
+    if [ "$runs" -ge 0 ]; then limits+=(-runs="$runs"); else limits+=(-max_total_time="$secs"); fi
     if is_rust "$t"; then
         if [ "$build_rust_done" -eq 0 ]; then
             cargo fuzz build -s none >logs/build.log 2>&1
@@ -62,10 +65,11 @@ for t in "${targets[@]}"; do
     else
         build_atheris_ext
         cmd=("$FUZZ_VENV/bin/python" "atheris/$t.py")
+        seeds+=("corpus/$(atheris_seed "$t")")
     fi
     echo "== $t ($( [ "$runs" -ge 0 ] && echo "$runs runs" || echo "${secs}s" ))"
     start=$(date +%s)
-    if "${cmd[@]}" "${limits[@]}" "$new" "corpus/$t" >"logs/$t.log" 2>&1; then
+    if "${cmd[@]}" "${limits[@]}" "$new" "corpus/$t" "${seeds[@]}" >"logs/$t.log" 2>&1; then
         status=ok
     else
         status="CRASH (see logs/$t.log, artifacts/$t/)"

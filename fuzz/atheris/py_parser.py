@@ -1,0 +1,105 @@
+"""Atheris harness `py_parser`: the streaming ``proxyproto_rs.Parser`` with fuzzed options
+and splits.
+
+Input: the split_feed format (fuzz/seeds.py): a control byte (low 3 bits: k cut bytes;
+bits 3-7: options), k chunk lengths, then the stream. Invariant: only ProxyProtocolError
+subclasses escape ``feed``; feeding the stream in the drawn chunks, one byte at a time,
+``needed`` bytes at a time and whole all end the same way as ``parse`` on the whole stream:
+the same error class, kind and offset, or an equal header (``to_bytes()`` = the stream's
+first ``length`` bytes) with ``trailing_data`` = everything fed after it. Reading exactly
+``needed`` bytes never leaves trailing data; a failed parser raises the same error again;
+``buffered`` never exceeds ``max(max_size, 107)``; ``done``/``header``/``needed`` agree.
+"""
+
+# A libFuzzer harness, not a pytest module: assertions are the crash oracle, so the
+# pytest-style rules do not apply.
+# ruff: noqa: PT017, PT018
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from _common import main
+
+pp: Any = None
+
+
+def options(bits: int) -> dict[str, Any]:
+    return {
+        "verify_checksum": bits & 1 == 0,
+        "haproxy_limits": bits & 2 != 0,
+        "allow_v1": bits & 0x0C != 0x08,
+        "allow_v2": bits & 0x0C != 0x04,
+        "max_size": 16 + 200 if bits & 0x10 else 4096,
+    }
+
+
+def outcome_of_parse(stream: bytes, opts: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        h = pp.parse(stream, **opts)
+    except pp.IncompleteHeaderError:
+        return ("waiting",)
+    except pp.InvalidHeaderError as e:
+        return ("error", type(e), e.kind, e.offset)
+    return ("header", h, stream[h.length :])
+
+
+def run(stream: bytes, opts: dict[str, Any], cut: Any, exact: bool = False) -> tuple[Any, ...]:
+    p = pp.Parser(**opts)
+    cap = max(opts["max_size"], 107)
+    pos = 0
+    result: tuple[Any, ...] = ("waiting",)
+    while pos < len(stream):
+        n = min(cut(p, len(stream) - pos), len(stream) - pos)
+        chunk = stream[pos : pos + n]
+        try:
+            h = p.feed(chunk)
+        except pp.ProxyProtocolError as e:
+            assert isinstance(e, pp.InvalidHeaderError), type(e)
+            assert not p.done and p.header is None
+            try:
+                p.feed(b"x")
+            except pp.ProxyProtocolError as e2:
+                assert (type(e2), e2.kind, e2.offset) == (type(e), e.kind, e.offset)
+            else:
+                raise AssertionError("a failed parser accepted more bytes") from None
+            return ("error", type(e), e.kind, e.offset)
+        assert p.buffered <= cap, (p.buffered, cap)
+        pos += n
+        if h is None:
+            assert not p.done and p.header is None and p.needed >= 1
+        else:
+            assert p.done and p.header == h and p.needed == 0
+            if exact:
+                assert p.trailing_data == b"", "reading needed bytes consumed payload"
+                return ("header", h, stream[h.length :])
+            result = ("header", h, p.trailing_data)
+    if result[0] == "header":
+        assert result[1].to_bytes() == stream[: result[1].length]
+    return result
+
+
+def test_one(data: bytes) -> None:
+    if not data:
+        return
+    control, rest = data[0], data[1:]
+    k = min(control & 7, len(rest))
+    cuts, stream = rest[:k], rest[k:]
+    opts = options(control >> 3)
+    expected = outcome_of_parse(stream, opts)
+    it = iter(cuts)
+    chunked = run(stream, opts, lambda _p, left: next(it, left))
+    assert chunked == expected, (chunked, expected)
+    assert run(stream, opts, lambda _p, _left: 1) == expected
+    assert run(stream, opts, lambda p, _left: max(p.needed, 1), exact=True) == expected
+    assert run(stream, opts, lambda _p, left: left) == expected
+
+
+def setup(mod: ModuleType) -> None:
+    global pp
+    pp = mod
+
+
+if __name__ == "__main__":
+    main(test_one, setup)

@@ -1,0 +1,129 @@
+"""Fuzz-corpus regression: every file under fuzz/corpus/ replayed through the Python API.
+
+The corpus holds the captured HAProxy/nginx vectors, every known crash shape of PROXY
+protocol parsers (PEERS.md: CVE-2019-14243, CVE-2021-23351, TLVs crossing the end, ...),
+every input that ever crashed a fuzz target (named after the bug), and what the fuzzers
+found that adds coverage. Whatever a file holds, the Python API must:
+
+- raise nothing but ProxyProtocolError subclasses (``parse``: IncompleteHeaderError or
+  InvalidHeaderError; ``Parser.feed``: InvalidHeaderError);
+- give the same outcome from ``parse``, a ``Parser`` fed the whole buffer, a ``Parser`` fed
+  one byte at a time, and (split_feed/py_parser/py_aio files) a ``Parser`` fed the chunks
+  the file draws: the same error class, kind and offset, or an equal header;
+- for a parsed header: ``to_bytes()`` equals the input's first ``length`` bytes, the
+  header re-parses equal, and the bytes after it are the ``trailing_data``.
+
+Formats (fuzz/seeds.py): parse/ and py_parse/ hold wire bytes (py_parse also draws options
+from the last byte); split_feed/, py_parser/ and py_aio/ a control byte, cut lengths, then
+the stream; crc32c/ a 6-byte prefix then data; roundtrip/ and py_build/ structured inputs
+(replayed as raw bytes: any bytes must be handled). Options are decoded as the targets do.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import proxyproto_rs as pp
+import pytest
+
+CORPUS = pathlib.Path(__file__).resolve().parent.parent / "fuzz" / "corpus"
+FILES = sorted(p for p in CORPUS.glob("*/*") if p.is_file())
+SPLIT_FORMAT = {"split_feed", "py_parser", "py_aio"}
+
+# Named files that must stay in the corpus (seeds of known crash shapes and found crashes).
+REQUIRED = {
+    "parse": [
+        "cve-2019-14243-truncated-address-tcp4-len0",
+        "cve-2021-23351-unbounded-v1-unknown",
+        "tlv-crossing-the-end",
+        "tlv-zero-length-final",
+        "tlv-ssl-4-bytes",
+        "crc32c-first-valid",
+        "aws-nlb-local-health-check",
+        "local-with-tlvs-no-address-block",
+        "fuzz-refused-version-kind-depends-on-length",
+        "fuzz-nested-ssl-tlv-recursion-stack-overflow",
+        "vector-haproxy-v2-tls-tlvs",
+        "vector-nginx-v1-tcp4",
+    ],
+    "split_feed": ["header-split-at-byte-013", "fuzz-refused-version-kind-depends-on-length"],
+}
+
+
+def decode(path: pathlib.Path) -> tuple[bytes, list[int], dict[str, Any]]:
+    """The stream, the chunk lengths and the parse options a corpus file stands for."""
+    data = path.read_bytes()
+    target = path.parent.name
+    if target in SPLIT_FORMAT and data:
+        control, rest = data[0], data[1:]
+        k = min(control & 7, len(rest))
+        bits = control >> 3
+        opts: dict[str, Any] = {
+            "verify_checksum": bits & 1 == 0,
+            "allow_v1": bits & 0x0C != 0x08,
+            "allow_v2": bits & 0x0C != 0x04,
+            "max_size": 16 + 200 if bits & 0x10 else 4096,
+        }
+        if target != "py_aio":
+            opts["haproxy_limits"] = bits & 2 != 0
+        return rest[k:], list(rest[:k]), opts
+    return data, [], {}
+
+
+def by_parse(data: bytes, opts: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        h = pp.parse(data, **opts)
+    except pp.IncompleteHeaderError:
+        return ("incomplete",)
+    except pp.InvalidHeaderError as e:
+        return ("error", type(e), e.kind, e.offset)
+    raw = h.to_bytes()
+    assert raw == data[: h.length], "to_bytes() is not the input prefix"
+    assert pp.parse(raw, **opts) == h, "header bytes do not re-parse equal"
+    return ("header", h, data[h.length :])
+
+
+def by_parser(chunks: list[bytes], opts: dict[str, Any]) -> tuple[Any, ...]:
+    p = pp.Parser(**opts)
+    for chunk in chunks:
+        try:
+            p.feed(chunk)
+        except pp.InvalidHeaderError as e:
+            assert not p.done
+            return ("error", type(e), e.kind, e.offset)
+    if p.header is None:
+        return ("incomplete",)
+    return ("header", p.header, p.trailing_data)
+
+
+def cut(stream: bytes, lengths: list[int]) -> list[bytes]:
+    chunks, pos = [], 0
+    for n in lengths:
+        chunks.append(stream[pos : pos + n])
+        pos += n
+    return [*chunks, stream[pos:]]
+
+
+def test_corpus_is_present_and_small() -> None:
+    names = {(p.parent.name, p.name) for p in FILES}
+    missing = [(t, n) for t, ns in REQUIRED.items() for n in ns if (t, n) not in names]
+    assert not missing, f"named corpus files missing: {missing}"
+    assert len(FILES) <= 1500
+    assert all(p.stat().st_size <= 70_000 for p in FILES)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.name}" for p in FILES])
+def test_corpus_file(path: pathlib.Path) -> None:
+    stream, lengths, opts = decode(path)
+    for options in (opts, {**opts, "max_size": 65551}):
+        expected = by_parse(stream, options)
+        if expected[0] == "error":
+            kind, offset = expected[2], expected[3]
+            assert kind, "an error without a kind"
+            assert offset == -1 or 0 <= offset < len(stream), (kind, offset)
+        assert by_parser([stream], options) == expected, "Parser whole != parse"
+        bytewise = [stream[i : i + 1] for i in range(len(stream))]
+        assert by_parser(bytewise, options) == expected, "Parser byte by byte != parse"
+        if lengths:
+            assert by_parser(cut(stream, lengths), options) == expected, "drawn chunks != parse"
