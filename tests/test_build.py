@@ -269,6 +269,20 @@ def test_build_v2_errors(kwargs: dict[str, object], kind: str) -> None:
         pp.Header.v2(**kwargs)  # type: ignore[arg-type]
 
 
+def test_builders_take_any_iterable_of_tlvs() -> None:
+    gen = (pp.Tlv(k, bytes([k])) for k in (0xE1, 0xE2))
+    h = pp.Header.v2(A4, B4, tlvs=gen)
+    assert [t.type for t in h.tlvs] == [0xE1, 0xE2]
+
+
+def test_builders_take_socket_names() -> None:
+    """A socket's 4-tuple IPv6 name works; its scope id has no room on the wire, so a zone
+    in the host text is dropped rather than emitted (the parser would refuse it, D6)."""
+    assert pp.build_v1(("fe80::1%eth0", 1, 0, 2), ("fe80::2", 2, 0, 2)) == (
+        b"PROXY TCP6 fe80::1 fe80::2 1 2\r\n"
+    )
+
+
 def test_header_builders_equal_parse_of_builders() -> None:
     assert pp.Header.v1(A4, B4) == pp.parse(pp.build_v1(A4, B4))
     kw: dict[str, object] = {"crc32c": True, "alpn": b"h2", "tlvs": [(0xE0, b"x")]}
