@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import importlib
 import os
 import resource
 import shutil
@@ -15,8 +17,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+uvloop: Any
 try:
-    import uvloop
+    uvloop = importlib.import_module("uvloop")
 except ImportError:  # pragma: no cover - uvloop is a test dependency
     uvloop = None
 
@@ -115,9 +118,7 @@ class Recorder(asyncio.Protocol):
         self.lost.set_result(exc)
 
 
-def recorder_factory(
-    store: list[Recorder], **kwargs: Any
-) -> Callable[[], Recorder]:
+def recorder_factory(store: list[Recorder], **kwargs: Any) -> Callable[[], Recorder]:
     def factory() -> Recorder:
         proto = Recorder(**kwargs)
         store.append(proto)
@@ -142,10 +143,8 @@ async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
 
 async def close_writer(writer: asyncio.StreamWriter) -> None:
     writer.close()
-    try:
+    with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
-    except ConnectionError:
-        pass
 
 
 def make_cert(tmp: Path) -> tuple[Path, Path]:
@@ -156,9 +155,22 @@ def make_cert(tmp: Path) -> tuple[Path, Path]:
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     subprocess.run(
         [
-            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
         ],
         check=True,
         capture_output=True,

@@ -437,7 +437,8 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
     # -- header phase -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports do not derive from asyncio.Transport: no isinstance check.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         config = self._config
         factory = self._factory
@@ -1039,8 +1040,8 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
         self._routes: dict[Any, Any] | None = {} if reply_via_proxy else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._inner.connection_made(ProxiedDatagramTransport(transport, self))
+        proxied = ProxiedDatagramTransport(cast(asyncio.DatagramTransport, transport), self)
+        self._inner.connection_made(proxied)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._inner.connection_lost(exc)
