@@ -236,7 +236,7 @@ def print_table(results: list[dict[str, Any]]) -> bool:
         }[res["meter"]]
         print(f"## {label}; N = {res['n']}")
         print(
-            f"{'impl':<13} {'object':<34} {'wire':>5} {'held':>7} {'+read':>7} {'limit':>6}  target"
+            f"{'impl':<13} {'object':<38} {'wire':>5} {'held':>7} {'+read':>7} {'limit':>6}  target"
         )
         for r in res["rows"]:
             wire = "" if r["wire"] is None else str(r["wire"])
@@ -249,7 +249,7 @@ def print_table(results: list[dict[str, Any]]) -> bool:
                 if res["meter"] == "tracemalloc":
                     all_met = all_met and met
             print(
-                f"{r['impl']:<13} {r['what']:<34} {wire:>5} {r['made']:>7.0f} {read:>7}"
+                f"{r['impl']:<13} {r['what']:<38} {wire:>5} {r['made']:>7.0f} {read:>7}"
                 f" {limit:>6}  {status}"
             )
     print()
