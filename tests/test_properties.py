@@ -342,3 +342,19 @@ def test_tlv_crossing_the_end_never_accepted(block: bytes, value: bytes, kind: i
     with pytest.raises(pp.InvalidHeaderError) as exc:
         pp.parse(data)
     assert exc.value.kind in ("tlv_truncated", "tlv_length")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.binary(max_size=3000),
+    offset=st.integers(0, 15),
+    cut=st.integers(0, 3000),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_crc32c_matches_reference_and_chains(data: bytes, offset: int, cut: int, seed: int) -> None:
+    """Rule 34: the accelerated CRC32C equals a table CRC at any length, alignment and
+    starting value, and chains like zlib.crc32."""
+    view = memoryview(b"\xaa" * offset + data)[offset:]
+    assert pp.crc32c(view, seed) == ref_crc32c(data, seed)
+    a, b = data[:cut], data[cut:]
+    assert pp.crc32c(b, pp.crc32c(a, seed)) == pp.crc32c(data, seed)
