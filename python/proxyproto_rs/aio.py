@@ -183,16 +183,47 @@ class ProxyServerFactory:
         stats: :class:`ServerStats` of every connection made through this factory.
     """
 
-    __slots__ = ("_config", "pending", "protocol_factory", "stats")
+    __slots__ = ("_config", "_sweeper", "_waiting", "protocol_factory", "stats")
 
     def __init__(self, protocol_factory: ProtocolFactory, config: _Config) -> None:
         self.protocol_factory = protocol_factory
         self._config = config
-        self.pending = 0
         self.stats = ServerStats()
+        # Connections waiting for their header -> deadline. The timeout is the same for all,
+        # so insertion order is deadline order and one timer serves every connection.
+        self._waiting: dict[_ProxyServerProtocol, float] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def __call__(self) -> asyncio.BufferedProtocol:
         return _ProxyServerProtocol(self, self._config)
+
+    @property
+    def pending(self) -> int:
+        """Connections currently waiting for their header."""
+        return len(self._waiting)
+
+    def _wait(self, proto: _ProxyServerProtocol) -> None:
+        timeout = self._config.timeout
+        if timeout is None:
+            self._waiting[proto] = 0.0
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._waiting[proto] = deadline
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(deadline, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeper = None
+        waiting = self._waiting
+        now = loop.time()
+        while waiting:
+            proto, deadline = next(iter(waiting.items()))
+            if deadline > now:
+                self._sweeper = loop.call_at(deadline, self._sweep, loop)
+                return
+            waiting.pop(proto, None)
+            proto._on_timeout()
 
     def _count_reject(self, kind: str) -> None:
         rejected = self.stats.rejected
@@ -267,6 +298,10 @@ def wrap(
     return ProxyServerFactory(protocol_factory, config)
 
 
+_LAZY_SOCKET: Final = object()
+"""Placeholder for a ProxiedSocket made on first request (most protocols never ask)."""
+
+
 class ProxiedSocket:
     """What ``get_extra_info("socket")`` returns on a proxied connection.
 
@@ -332,7 +367,13 @@ class ProxiedTransport(asyncio.Transport):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         extra = self._proxy_extra
         if name in extra:
-            return extra[name]
+            value = extra[name]
+            if value is _LAZY_SOCKET:
+                sock = self.transport.get_extra_info("socket")
+                if sock is not None:
+                    sock = ProxiedSocket(sock, extra["peername"], extra["sockname"])
+                value = extra[name] = sock
+            return value
         return self.transport.get_extra_info(name, default)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -412,7 +453,6 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
         "_peer",
         "_pending",
         "_state",
-        "_timer",
         "_transport",
         "_writing_paused",
     )
@@ -424,7 +464,6 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
         self._transport: asyncio.Transport | None = None
         self._parser: Parser | None = None
         self._buf: bytearray | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._pending = False
         self._peer: Any = None
         self._app: asyncio.BaseProtocol | None = None
@@ -455,17 +494,14 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
         if config.max_pending is not None and factory.pending >= config.max_pending:
             self._reject("too_many_pending", f"{factory.pending} connections wait for a header")
             return
-        factory.pending += 1
-        self._pending = True
         self._parser = Parser(
             allow_v1=config.allow_v1,
             allow_v2=config.allow_v2,
             verify_checksum=config.verify_checksum,
             max_size=config.max_size,
         )
-        if config.timeout is not None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(config.timeout, self._on_timeout)
+        self._pending = True
+        factory._wait(self)
 
     def get_buffer(self, sizehint: int) -> bytearray:
         buf = self._buf
@@ -534,18 +570,13 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
             self._app.resume_writing()
 
     def _on_timeout(self) -> None:
-        self._timer = None
         if self._state == _HEADER:
             self._reject("timeout", f"no complete header within {self._config.timeout} s")
 
     def _release(self) -> None:
-        timer = self._timer
-        if timer is not None:
-            self._timer = None
-            timer.cancel()
         if self._pending:
             self._pending = False
-            self._factory.pending -= 1
+            self._factory._waiting.pop(self, None)
 
     def _reject(self, kind: str, message: str, *, abort: bool = True) -> None:
         if self._state != _HEADER:
@@ -591,10 +622,7 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
         if header is not None and header.source is not None:
             extra["peername"] = header.source
             extra["sockname"] = header.destination
-            sock = transport.get_extra_info("socket")
-            extra["socket"] = (
-                None if sock is None else ProxiedSocket(sock, header.source, header.destination)
-            )
+            extra["socket"] = _LAZY_SOCKET
         proxied = ProxiedTransport(transport, self, extra)
         try:
             inner = self._factory.protocol_factory()
