@@ -3,11 +3,12 @@
 # few seconds on the committed corpus (which is replayed too). Under 2 minutes including the
 # build on the 2-core machine; installs what it needs itself, idempotently.
 #
-#   fuzz/smoke.sh [SECONDS_PER_TARGET]        (default 4)
+#   fuzz/smoke.sh [SECONDS_PER_TARGET]        (default 3)
 #
 # To stay fast and need nothing beyond crates.io and PyPI:
-# - the cargo-fuzz targets are built with plain `cargo build` and exactly the flags
-#   `cargo fuzz build -s none` passes (so cargo-fuzz itself need not be installed);
+# - the cargo-fuzz targets are built with plain `cargo build` and the flags
+#   `cargo fuzz build -s none` passes (so cargo-fuzz itself need not be installed), except
+#   -Ccodegen-units=1, which only slows the build down;
 # - the atheris harnesses run in a venv that sees the system site-packages, i.e. the
 #   proxyproto_rs already built for the tests (`make build-dev`), uninstrumented: the smoke
 #   checks the harnesses' invariants, not Rust coverage (fuzz/run.sh does that). If no
@@ -16,16 +17,17 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
-secs="${1:-4}"
+secs="${1:-3}"
 start=$(date +%s)
 # shellcheck source=fuzz/tools.sh
 source "$here/tools.sh"
 triple=x86_64-unknown-linux-gnu
+bins="${CARGO_TARGET_DIR:-target}/$triple/release"
 smoke_venv="${FUZZ_SMOKE_VENV:-/tmp/proxyproto-fuzz-smoke-venv}"
 
 (
     RUSTFLAGS="$SANCOV_RUSTFLAGS -Cllvm-args=-simplifycfg-branch-fold-threshold=0 \
--Cllvm-args=-sanitizer-coverage-stack-depth -Ccodegen-units=1" \
+-Cllvm-args=-sanitizer-coverage-stack-depth" \
         cargo build --quiet --release --bins --target "$triple" --manifest-path Cargo.toml
 ) &
 build_pid=$!
@@ -36,6 +38,7 @@ if "$PY" -c "import proxyproto_rs" >/dev/null 2>&1; then
     fi
     if ! "$smoke_venv/bin/python" -c "import atheris" >/dev/null 2>&1; then
         "$smoke_venv/bin/pip" install --quiet --disable-pip-version-check atheris
+        "$smoke_venv/bin/python" -c "import atheris"  # fail here, loudly, if it did not work
     fi
     py="$smoke_venv/bin/python"
 else
@@ -64,7 +67,7 @@ run() {
 }
 mkdir -p "$here/artifacts"
 for t in parse split_feed roundtrip crc32c; do
-    run "$t" "target/$triple/release/$t"
+    run "$t" "$bins/$t"
 done
 for t in py_parse py_parser py_build py_aio; do
     mkdir -p "corpus/$t"  # empty until fuzz/run.sh merges what it finds
