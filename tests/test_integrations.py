@@ -1,0 +1,344 @@
+"""uvicorn and Hypercorn from PyPI, served through proxyproto_rs.integrations, behind a real
+HAProxy (``send-proxy`` / ``send-proxy-v2``) on loopback: the ASGI app must see the real
+client in ``scope["client"]`` and the header's TLVs in ``scope["extensions"]``.
+
+The servers run as subprocesses (a script written into the test's tmp dir), HAProxy in the
+foreground; everything is killed at teardown and every wait is bounded. A missing server
+package or HAProxy binary skips locally and fails when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import proxyproto_rs as pp
+import pytest
+
+CI = os.environ.get("CI") == "true"
+TIMEOUT = 5.0
+CLIENT_HOST = "127.0.0.2"
+"""Clients connect from this loopback address, so the real client differs from the proxy
+(127.0.0.1) in its address as well as its port."""
+
+SERVERS = ["uvicorn-h11", "uvicorn-httptools", "hypercorn"]
+
+
+def _missing(what: str) -> None:
+    if CI:
+        pytest.fail(f"CI=true and {what}", pytrace=False)
+    pytest.skip(what)
+
+
+def _need_module(name: str) -> None:
+    if importlib.util.find_spec(name) is None:
+        _missing(f"{name} is not installed (pip install {name})")
+
+
+def _need_server(kind: str) -> None:
+    _need_module(kind.split("-")[0])
+    if kind == "uvicorn-httptools":
+        _need_module("httptools")
+
+
+def _haproxy() -> str:
+    found = shutil.which("haproxy") or next(
+        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(p).is_file()), None
+    )
+    if found is None:
+        _missing("haproxy binary not found (apt-get install haproxy)")
+    assert found is not None
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    """Whether *port* is in LISTEN state, read from /proc (no probe connection)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if len(cols) > 3 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+APP = textwrap.dedent(
+    '''
+    """The app under test: answers every request with what it was told about the client."""
+    import asyncio
+    import json
+    import sys
+
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        info = scope.get("extensions", {}).get("proxy_protocol")
+        header = info["header"] if info else None
+        body = {
+            "client": scope.get("client"),
+            "server": scope.get("server"),
+            "proxy_peer": info["proxy_peer"] if info else None,
+            "version": header.version if header else None,
+            "tlvs": [t.type for t in header.tlvs] if header else None,
+            "unique_id": header.unique_id.decode() if header and header.unique_id else None,
+            "crc32c": header.crc32c if header else None,
+            "aws_vpce_id": header.aws_vpce_id if header else None,
+        }
+        data = json.dumps(body).encode()
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        })
+        await send({"type": "http.response.body", "body": data})
+
+
+    def main(kind, port):
+        if kind.startswith("uvicorn"):
+            import uvicorn
+            from proxyproto_rs.integrations.uvicorn import http_protocol
+
+            uvicorn.run(
+                app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio",
+                http=http_protocol(kind.split("-")[1], trusted=["127.0.0.1/32"], timeout=3),
+            )
+        else:
+            from hypercorn.config import Config
+            from proxyproto_rs.integrations.hypercorn import serve
+
+            config = Config()
+            config.bind = [f"127.0.0.1:{port}"]
+            config.loglevel = "WARNING"
+            asyncio.run(serve(app, config, trusted=["127.0.0.1/32"], timeout=3))
+
+
+    main(sys.argv[1], int(sys.argv[2]))
+    '''
+)
+
+
+@contextmanager
+def _process(argv: list[str], port: int, workdir: Path, name: str) -> Iterator[Path]:
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while not _listening(port):
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited {proc.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} is not listening on {port}:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(TIMEOUT)
+
+
+@contextmanager
+def app_server(kind: str, tmp_path: Path) -> Iterator[int]:
+    _need_server(kind)
+    script = tmp_path / "serve_app.py"
+    script.write_text(APP)
+    port = _free_port()
+    argv = [sys.executable, str(script), kind, str(port)]
+    with _process(argv, port, tmp_path, kind):
+        yield port
+
+
+def get(port: int, *, source: str = CLIENT_HOST) -> tuple[tuple[str, int], dict[str, Any]]:
+    """One HTTP request from *source*: (the client's own address, the app's JSON)."""
+    conn = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=TIMEOUT, source_address=(source, 0)
+    )
+    try:
+        conn.connect()
+        assert conn.sock is not None
+        me = conn.sock.getsockname()[:2]
+        conn.request("GET", "/", headers={"Connection": "close"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        return me, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def raw_exchange(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.settimeout(TIMEOUT)
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------- without HAProxy
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_server_reads_header_we_send(kind: str, tmp_path: Path) -> None:
+    """Our own header (as an AWS NLB would send it), two keep-alive requests, then a
+    connection without a header, which must be refused before the app sees it."""
+    with app_server(kind, tmp_path) as port:
+        header = pp.build_v2(
+            ("203.0.113.7", 51234), ("10.0.0.5", 443), aws_vpce_id="vpce-0abc", crc32c=True
+        )
+        requests = (
+            b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        reply = raw_exchange(port, header + requests)
+        bodies = [json.loads(body) for body in _responses(reply)]
+        assert len(bodies) == 2, reply
+        for body in bodies:  # per connection, not per request (gunicorn#899)
+            assert body["client"] == ["203.0.113.7", 51234]
+            assert body["server"] == ["10.0.0.5", 443]
+            assert body["aws_vpce_id"] == "vpce-0abc"
+            assert body["tlvs"] == [0x03, 0xEA]
+            assert body["proxy_peer"][0] == "127.0.0.1"
+        assert raw_exchange(port, b"GET / HTTP/1.0\r\n\r\n") == b""
+
+
+def _responses(reply: bytes) -> list[bytes]:
+    """The bodies of pipelined HTTP/1.1 responses (chunked or with Content-Length)."""
+    out = []
+    rest = reply
+    while rest:
+        head, _, rest = rest.partition(b"\r\n\r\n")
+        lower = head.lower()
+        if b"transfer-encoding: chunked" in lower:
+            body = b""
+            while True:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line, 16)
+                if size == 0:
+                    rest = rest[2:]
+                    break
+                body += rest[:size]
+                rest = rest[size + 2 :]
+        else:
+            length = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+            body, rest = rest[:length], rest[length:]
+        out.append(body)
+    return out
+
+
+# --------------------------------------------------------------------------- behind HAProxy
+
+HAPROXY_CFG = """\
+global
+    maxconn 256
+    nbthread 1
+
+defaults
+    mode http
+    timeout connect 3s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe
+    bind 127.0.0.1:{fe}
+    unique-id-format %ci:%cp
+    default_backend app
+
+backend app
+    http-reuse never
+    server app 127.0.0.1:{be} {send}
+"""
+
+
+@contextmanager
+def haproxy_in_front(backend_port: int, version: int, tmp_path: Path) -> Iterator[int]:
+    binary = _haproxy()
+    fe = _free_port()
+    send = "send-proxy-v2 proxy-v2-options crc32c,unique-id" if version == 2 else "send-proxy"
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(HAPROXY_CFG.format(fe=fe, be=backend_port, send=send))
+    with _process([binary, "-db", "-f", str(cfg)], fe, tmp_path, "haproxy"):
+        yield fe
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("version", [2, 1])
+@pytest.mark.parametrize("kind", SERVERS)
+def test_behind_haproxy_app_sees_the_real_client(kind: str, version: int, tmp_path: Path) -> None:
+    _haproxy()
+    with app_server(kind, tmp_path) as port, haproxy_in_front(port, version, tmp_path) as fe:
+        for _ in range(2):  # two clients, two connections: each sees its own address
+            me, body = get(fe)
+            assert body["client"] == [me[0], me[1]] == [CLIENT_HOST, me[1]]
+            assert body["server"] == ["127.0.0.1", fe]
+            assert body["version"] == version
+            # the socket peer is HAProxy, from another address and port
+            assert body["proxy_peer"][0] == "127.0.0.1"
+            if version == 2:
+                assert body["unique_id"] == f"{CLIENT_HOST}:{me[1]}"
+                assert body["crc32c"] is not None
+                assert 0x03 in body["tlvs"]
+                assert 0x05 in body["tlvs"]
+            else:
+                assert body["tlvs"] == []
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_untrusted_or_garbage_never_reaches_the_app(kind: str, tmp_path: Path) -> None:
+    with app_server(kind, tmp_path) as port:
+        # a forged header from an address outside trusted=127.0.0.1/32
+        forged = pp.build_v1(("198.51.100.1", 1), ("127.0.0.1", port))
+        with socket.socket() as s:
+            s.settimeout(TIMEOUT)
+            s.bind((CLIENT_HOST, 0))
+            s.connect(("127.0.0.1", port))
+            s.sendall(forged + b"GET / HTTP/1.0\r\n\r\n")
+            with suppress(ConnectionResetError):
+                assert s.recv(100) == b""
+        bad_crc = bytearray(pp.build_v2(("192.0.2.1", 1), ("192.0.2.2", 2), crc32c=True))
+        bad_crc[-1] ^= 1
+        assert raw_exchange(port, bytes(bad_crc) + b"GET / HTTP/1.0\r\n\r\n") == b""
