@@ -793,7 +793,7 @@ def test_check_lax_receiver_has_findings() -> None:
         lax.close()
     assert code == 1
     assert summary["findings"] > 0
-    assert {"v1-ip-leading-zero", "v2-bad-crc32c", "v1-lowercase-proxy"} <= set(
+    assert {"v1-ip-leading-zero", "v2-command-2", "v1-lowercase-proxy"} <= set(
         summary["invalid_accepted"]
     )
     assert text_proc.returncode == 1
