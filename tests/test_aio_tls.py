@@ -222,3 +222,40 @@ def test_tls_sees_real_addresses_for_local(
         await server.wait_closed()
 
     run(main())
+
+
+def test_starttls_on_proxied_stream(contexts: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    """STARTTLS (writer.start_tls) through the proxied transport, on the default loop.
+
+    uvloop's start_tls only accepts its own transport classes, so this is asyncio-only."""
+    server_ctx, client_ctx = contexts
+
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            assert await reader.readline() == b"STARTTLS\n"
+            writer.write(b"OK\n")
+            await writer.drain()
+            await writer.start_tls(server_ctx)
+            line = await reader.readline()
+            peer = writer.get_extra_info("peername")
+            version = writer.get_extra_info("ssl_object").version()
+            writer.write(f"{peer[0]} {version} ".encode() + line)
+            await writer.drain()
+            writer.close()
+
+        server = await aio.start_server(handle, "127.0.0.1", 0)
+        reader, writer = await aio.open_connection(
+            "127.0.0.1", port_of(server), header=build_v2(CLIENT, SERVICE)
+        )
+        writer.write(b"STARTTLS\n")
+        assert await asyncio.wait_for(reader.readline(), 10) == b"OK\n"
+        await asyncio.wait_for(writer.start_tls(client_ctx, server_hostname="localhost"), 10)
+        writer.write(b"inside\n")
+        answer = await asyncio.wait_for(read_until_closed(reader), 10)
+        assert answer.startswith(b"203.0.113.7 TLSv1.")
+        assert answer.endswith(b" inside\n")
+        await close_writer(writer)
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
