@@ -131,12 +131,14 @@ fn options(
     allow_v1: bool,
     allow_v2: bool,
     verify_checksum: bool,
-    max_size: usize,
+    max_size: i128,
     haproxy_limits: bool,
 ) -> PyResult<Options> {
+    // Any integer: out of range is a ValueError, never an OverflowError.
+    let max_size = usize::try_from(max_size).unwrap_or(0);
     if !(v2::PREFIX_LEN..=v2::MAX_LEN).contains(&max_size) {
         return Err(PyValueError::new_err(format!(
-            "max_size must be between {} and {}, not {max_size}",
+            "max_size must be between {} and {}",
             v2::PREFIX_LEN,
             v2::MAX_LEN
         )));
@@ -746,7 +748,7 @@ impl PyParser {
         allow_v1: bool,
         allow_v2: bool,
         verify_checksum: bool,
-        max_size: usize,
+        max_size: i128,
         haproxy_limits: bool,
     ) -> PyResult<Self> {
         let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
@@ -829,7 +831,7 @@ fn parse(
     allow_v1: bool,
     allow_v2: bool,
     verify_checksum: bool,
-    max_size: usize,
+    max_size: i128,
     haproxy_limits: bool,
 ) -> PyResult<PyHeader> {
     let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
@@ -974,7 +976,9 @@ fn build_v2<'py>(
 
 #[pyfunction(name = "crc32c")]
 #[pyo3(signature = (data, value=0, /))]
-fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: u32) -> PyResult<u32> {
+fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: i128) -> PyResult<u32> {
+    // Like zlib.crc32, the starting value is taken modulo 2**32.
+    let value = u32::try_from(value & 0xFFFF_FFFF).unwrap_or_default();
     if let Ok(b) = data.cast::<PyBytes>() {
         let bytes = b.as_bytes();
         if bytes.len() >= 1 << 20 {
@@ -999,16 +1003,21 @@ fn detect(data: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
 
 #[pyfunction]
 #[pyo3(signature = (data, start=0, /))]
-fn find_signature(py: Python<'_>, data: &Bound<'_, PyAny>, start: usize) -> PyResult<isize> {
+fn find_signature(py: Python<'_>, data: &Bound<'_, PyAny>, start: i128) -> PyResult<isize> {
+    // Like bytes.find: a negative start counts from the end.
+    let start = |len: usize| -> usize {
+        let s = if start < 0 { (len as i128 + start).max(0) } else { start };
+        usize::try_from(s).unwrap_or(usize::MAX)
+    };
     let found = if let Ok(b) = data.cast::<PyBytes>() {
         let bytes = b.as_bytes();
         if bytes.len() >= 1 << 20 {
-            py.detach(|| scan::find_signature(bytes, start))
+            py.detach(|| scan::find_signature(bytes, start(bytes.len())))
         } else {
-            scan::find_signature(bytes, start)
+            scan::find_signature(bytes, start(bytes.len()))
         }
     } else {
-        with_bytes(data, |bytes| scan::find_signature(bytes, start))?
+        with_bytes(data, |bytes| scan::find_signature(bytes, start(bytes.len())))?
     };
     Ok(found.map_or(-1, |p| p as isize))
 }

@@ -117,29 +117,24 @@ pub fn validate(region: &[u8], offset: usize, haproxy_limits: bool) -> Result<()
     Ok(())
 }
 
-/// Whether the TLVs of `region` frame exactly (each fits, the last ends at the end) and pass
-/// [`validate`]'s type checks. Used to choose where a LOCAL header's TLVs start (D3).
-#[must_use]
-pub fn frames(region: &[u8], haproxy_limits: bool) -> bool {
-    validate(region, 0, haproxy_limits).is_ok()
-}
-
 fn length_ok(kind: u8, value: &[u8], haproxy_limits: bool) -> bool {
     let ok = match kind {
         CRC32C => value.len() == 4,
         UNIQUE_ID => value.len() <= MAX_UNIQUE_ID,
-        SSL => value.len() >= 5 && sub_tlvs_frame(&value[5..]),
+        SSL => value.len() >= 5 && frames_exactly(&value[5..]),
         AUTHORITY if haproxy_limits => value.len() <= 255,
         _ => true,
     };
     ok && !(haproxy_limits && value.len() > 1024)
 }
 
-/// Whether SSL sub-TLVs frame exactly (D4). Framing only, without recursion: sub-TLVs have
-/// their own type space (0x21-0x28), so the top-level rules (CRC32C, SSL, `UNIQUE_ID`) do not
-/// apply inside, and checking them through [`validate`] recursed once per nested 0x20,
-/// deep enough at 65551 bytes to overflow a small thread stack.
-fn sub_tlvs_frame(mut rest: &[u8]) -> bool {
+/// Whether the TLVs of `region` frame exactly: each header and value fits and the last ends at
+/// the end. Structure only, no type rules and no recursion: it decides where a LOCAL header's
+/// TLVs start (D3) and checks SSL sub-TLVs (D4), whose type space (0x21-0x28) is their own.
+/// (Checking sub-TLVs through [`validate`] recursed once per nested 0x20, deep enough at 65551
+/// bytes to overflow a small thread stack.)
+#[must_use]
+pub fn frames_exactly(mut rest: &[u8]) -> bool {
     while let Some((&[_, hi, lo], after)) = rest.split_first_chunk::<3>() {
         let Some(next) = after.get(usize::from(u16::from_be_bytes([hi, lo]))..) else {
             return false;

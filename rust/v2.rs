@@ -67,27 +67,25 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
     if total > opts.max_size {
         return Err(ParseError::new(ErrorKind::HeaderTooLarge, 14));
     }
-    let Some(hdr) = buf.get(..total) else {
-        return partial(total);
-    };
     let family = family.unwrap_or(Family::Unspec);
     let protocol = protocol.unwrap_or(Protocol::Unspec);
     let addr_len = family.address_block_len();
-
     let with_addresses =
         command == Command::Proxy && family != Family::Unspec && protocol != Protocol::Unspec;
+    if with_addresses && body_len < addr_len {
+        // Known from the length field alone (D1; CVE-2019-14243's shape).
+        return Err(ParseError::new(ErrorKind::V2AddressTruncated, 14));
+    }
+    let Some(hdr) = buf.get(..total) else {
+        return partial(total);
+    };
     let (addresses, tlv_start) = if with_addresses {
-        if body_len < addr_len {
-            return Err(ParseError::new(ErrorKind::V2AddressTruncated, 14));
-        }
-        let start = PREFIX_LEN + addr_len;
-        tlv::validate(&hdr[start..], start, opts.haproxy_limits)?;
-        (decode_addresses(hdr, family), start)
+        (decode_addresses(hdr, family), PREFIX_LEN + addr_len)
     } else {
         // LOCAL, or PROXY with an UNSPEC nibble: no addresses; TLVs where they frame (D2, D3).
-        let start = local_tlv_start(hdr, addr_len, opts.haproxy_limits).unwrap_or(total);
-        (Addresses::None, start)
+        (Addresses::None, local_tlv_start(hdr, addr_len).unwrap_or(total))
     };
+    tlv::validate(&hdr[tlv_start..], tlv_start, opts.haproxy_limits)?;
     if opts.verify_checksum {
         verify_crcs(hdr, tlv_start)?;
     }
@@ -105,15 +103,25 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
     })
 }
 
-/// Where the TLVs of a header without usable addresses start (D3): right after the prefix
-/// if they frame exactly from there (`HAProxy`; the AWS NLB health check), else after the
-/// family's address block if they frame exactly from there, else nowhere. Byte 16 is tried
-/// first because the NLB's 74-byte zero NOOP also frames from byte 28, as 24 empty TLVs of
-/// type 0, which would hide its CRC32C.
-fn local_tlv_start(hdr: &[u8], addr_len: usize, haproxy_limits: bool) -> Option<usize> {
-    [PREFIX_LEN, PREFIX_LEN + addr_len]
+/// Where the TLVs of a header without usable addresses start (D3): after the family's address
+/// block or right after the prefix, whichever the TLVs frame exactly from. When both do, a
+/// CRC32C TLV that verifies decides, then one that is present at all (so a bad CRC is caught,
+/// rule 44), then D3's order. Byte 16 is `HAProxy`'s reading and what the AWS NLB health check
+/// needs: its 74-byte zero NOOP also frames from byte 28, as 24 empty TLVs of type 0.
+fn local_tlv_start(hdr: &[u8], addr_len: usize) -> Option<usize> {
+    let crc = |start: usize| {
+        Tlvs::new(&hdr[start..], start)
+            .find(|t| t.kind == tlv::CRC32C && t.value.len() == 4)
+            .map(|t| crc32c::verify(hdr, t.offset + 3))
+    };
+    let framing = [PREFIX_LEN + addr_len, PREFIX_LEN]
         .into_iter()
-        .find(|&start| hdr.get(start..).is_some_and(|r| tlv::frames(r, haproxy_limits)))
+        .filter(|&start| hdr.get(start..).is_some_and(tlv::frames_exactly));
+    framing
+        .clone()
+        .find(|&s| crc(s) == Some(true))
+        .or_else(|| framing.clone().find(|&s| crc(s).is_some()))
+        .or_else(|| framing.clone().next())
 }
 
 /// Checks every CRC32C TLV from `tlv_start` on against the header (rule 34).
@@ -237,7 +245,7 @@ impl Builder {
         one.push(kind);
         one.extend_from_slice(&len.to_be_bytes());
         one.extend_from_slice(value);
-        if kind == tlv::CRC32C || !tlv::frames(&one, false) {
+        if kind == tlv::CRC32C || tlv::validate(&one, 0, false).is_err() {
             return Err(BuildError::TlvLength { kind, len: value.len() });
         }
         self.buf.extend_from_slice(&one);
@@ -381,6 +389,27 @@ mod tests {
         let mut body = V4_BLOCK.to_vec();
         body.extend_from_slice(&[tlv::ALPN, 0, 2, b'h', b'2']);
         assert_eq!(complete(&hdr(0x20, 0x11, &body)).tlv_start, 28);
+    }
+
+    #[test]
+    fn d3_when_both_starts_frame_a_verifying_crc_decides() {
+        // LOCAL with an all-zero address block (frames from 16 as four empty type-0 TLVs)
+        // and TLVs after it: the block is the block, whether a CRC32C is there or not.
+        let zeros = Endpoints::Inet("0.0.0.0:0".parse().unwrap(), "0.0.0.0:0".parse().unwrap());
+        for crc in [false, true] {
+            let mut b = Builder::new(Command::Local, Protocol::Stream, &zeros, crc).unwrap();
+            b.tlv(tlv::ALPN, b"h2").unwrap();
+            let bytes = b.finish().unwrap();
+            assert_eq!(complete(&bytes).tlv_start, 28, "crc {crc}");
+        }
+        // A CRC32C that only frames from 16 is found and checked there (rule 44).
+        let mut body = vec![tlv::CRC32C, 0, 4, 1, 2, 3, 4, tlv::NOOP, 0, 2, 0, 0];
+        body.resize(12, 0);
+        let h = hdr(0x20, 0x11, &body);
+        assert_eq!(err(&h), (ErrorKind::ChecksumMismatch, 19));
+        // Structure decides the start; D4 then applies to it (a 1-byte SSL value is invalid).
+        let h = hdr(0x20, 0x00, &[tlv::SSL, 0, 1, 1]);
+        assert_eq!(err(&h), (ErrorKind::TlvLength, 17));
     }
 
     #[test]

@@ -447,23 +447,16 @@ def test_rule43_truncated_address_block_rejected(fam: int, short: int) -> None:
         assert (exc.value.kind, exc.value.offset) == ("v2_address_truncated", 14)
 
 
-D1_LATE = pytest.mark.xfail(
-    strict=True,
-    reason="core bug: the Parser waits for the whole body before seeing that the length "
-    "field (byte 15) cannot hold the address block (D1: first impossible byte)",
-)
-
-
 @pytest.mark.parametrize(
     ("fam", "short"),
     [
         (0x11, 0),
-        pytest.param(0x11, 4, marks=D1_LATE),
-        pytest.param(0x11, 11, marks=D1_LATE),
-        pytest.param(0x12, 8, marks=D1_LATE),
-        pytest.param(0x21, 12, marks=D1_LATE),
-        pytest.param(0x21, 35, marks=D1_LATE),
-        pytest.param(0x31, 215, marks=D1_LATE),
+        (0x11, 4),
+        (0x11, 11),
+        (0x12, 8),
+        (0x21, 12),
+        (0x21, 35),
+        (0x31, 215),
     ],
 )
 def test_D1_truncated_address_block_fails_when_length_is_read(fam: int, short: int) -> None:
@@ -496,19 +489,8 @@ def test_D7_oversize_length_fails_when_16_bytes_are_in() -> None:
         15,
         65552,
         0,
-        pytest.param(
-            -1,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="core bug: max_size=-1 raises OverflowError, not the documented ValueError",
-            ),
-        ),
-        pytest.param(
-            2**64,
-            marks=pytest.mark.xfail(
-                strict=True, reason="core bug: huge max_size raises OverflowError"
-            ),
-        ),
+        -1,
+        2**64,
     ],
 )
 def test_D7_max_size_is_checked(bad: int) -> None:
@@ -725,16 +707,6 @@ def test_header_cannot_be_made_directly() -> None:
         pp.Header()  # type: ignore[call-arg]
 
 
-D3_ORDER = pytest.mark.xfail(
-    strict=True,
-    reason="core bug: TLVs of a header without usable addresses are tried from byte 16 "
-    "before the family's address block (D3 says after the block first), so an address "
-    "block that happens to frame as TLVs (e.g. 0.0.0.0 = four empty type-0 TLVs) becomes "
-    "phantom TLVs",
-)
-
-
-@D3_ORDER
 @pytest.mark.parametrize("ver_cmd_fam", [(0x20, 0x11), (0x21, 0x10)], ids=["local", "unspec"])
 def test_D3_block_that_frames_as_tlvs_is_still_the_address_block(
     ver_cmd_fam: tuple[int, int],
@@ -754,15 +726,6 @@ def test_D2_unspec_crc_is_verified() -> None:
     check_invalid(bad, "checksum_mismatch", 19, pp.ChecksumError, raise_at=len(bad) - 1)
 
 
-LOCAL_CRC_BYPASS = pytest.mark.xfail(
-    strict=True,
-    reason="core bug: TLVs that frame exactly but break a D4 length rule make a LOCAL "
-    "header 'TLV-less', so its wrong CRC32C is never checked (rule 44: CRC verified on "
-    "LOCAL too; HAProxy rejects these)",
-)
-
-
-@LOCAL_CRC_BYPASS
 @pytest.mark.parametrize("ver_cmd", [0x20, 0x21], ids=["local-D3", "proxy-unspec-D2"])
 @pytest.mark.parametrize(
     ("bad_tlv", "opts"),
