@@ -466,6 +466,19 @@ impl PySslInfo {
     fn tlvs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         tlv_tuple(py, self.ssl().tlvs())
     }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PySslInfo>().is_ok_and(|o| {
+            let o = o.get();
+            (o.client, o.verify, &*o.sub) == (self.client, self.verify, &*self.sub)
+        })
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        (self.client, self.verify, &*self.sub).hash(&mut h);
+        h.finish() >> 1
+    }
+
     fn __repr__(&self) -> String {
         let s = self.ssl();
         format!(

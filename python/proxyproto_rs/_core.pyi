@@ -119,6 +119,8 @@ class SslInfo:
     @property
     def tlvs(self) -> tuple[Tlv, ...]:
         """Every sub-TLV in wire order."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 @final
 class Header:
