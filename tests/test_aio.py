@@ -814,3 +814,45 @@ def test_unix_socket_trust(
         await shutdown(server)
 
     run(main())
+
+
+# -- trust rules (no sockets) -------------------------------------------------------------
+
+
+def test_trust_matching() -> None:
+    """SPEC 6: trusted networks; IPv4-mapped IPv6 peers match IPv4 networks; UNIX peers only
+    when "unix" is listed (or when trusted is None)."""
+    import ipaddress
+
+    from proxyproto_rs.aio import _Trust
+
+    trust = _Trust(["10.0.0.0/8", ipaddress.ip_network("2001:db8::/32"), "192.0.2.7"])
+    assert trust.allows(("10.1.2.3", 1))
+    assert trust.allows(("192.0.2.7", 1))
+    assert not trust.allows(("192.0.2.8", 1))
+    assert trust.allows(("::ffff:10.9.9.9", 1, 0, 0))
+    assert not trust.allows(("::ffff:11.9.9.9", 1, 0, 0))
+    assert trust.allows(("2001:db8::5", 1, 0, 0))
+    assert trust.allows(("fe80::1%eth0", 1, 0, 2)) is False
+    assert not trust.allows("")  # a UNIX-socket peer
+    assert not trust.allows(None)
+    assert _Trust(["unix"]).allows("")
+    assert not _Trust(["unix"]).allows(("127.0.0.1", 1))
+    assert _Trust(None).allows("") and _Trust(None).allows(("198.51.100.1", 1))
+    assert _Trust("127.0.0.0/8").allows(("127.0.0.1", 5))
+
+
+def test_v1_refused_when_not_allowed(run: Runner[None]) -> None:
+    async def main() -> None:
+        store: list[Recorder] = []
+        factory = aio.wrap(recorder_factory(store), allow_v1=False)
+        server, port = await serve(factory)
+        reader, writer = await connect(port)
+        writer.write(V1 + b"x")
+        assert await asyncio.wait_for(read_until_closed(reader), 10) == b""
+        await close_writer(writer)
+        assert store == []
+        assert sum(factory.stats.rejected.values()) == 1
+        await shutdown(server)
+
+    run(main())
