@@ -37,10 +37,10 @@ else
         "${sudo_cmd[@]}" chmod 755 "$policy"
         added_policy=1
     fi
-    trap '[ "$added_policy" -eq 1 ] && "${sudo_cmd[@]}" rm -f "$policy"' EXIT
+    trap 'if [ "$added_policy" -eq 1 ]; then "${sudo_cmd[@]}" rm -f "$policy"; fi' EXIT
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo_cmd[@]}" apt-get update -q
-    "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends \
+    "${sudo_cmd[@]}" apt-get -o Acquire::Retries=3 update -q
+    "${sudo_cmd[@]}" apt-get -o Acquire::Retries=3 install -y -q --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
         "${missing[@]}"
 fi
