@@ -419,7 +419,10 @@ class ProxiedTransport(asyncio.Transport):
         self._owner._set_app(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        app = self._owner._app
+        owner = self._owner
+        if owner._handed_over:
+            return self.transport.get_protocol()
+        app = owner._app
         assert app is not None
         return app
 
@@ -690,8 +693,13 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
                 transport.close()
         if not self._handed_over and not transport.is_closing():
             self._handed_over = True
-            assert self._app is not None
-            transport.set_protocol(self._app)
+            app = self._app
+            assert app is not None
+            transport.set_protocol(app)
+            # Drop our reference: the real transport now owns the protocol, and keeping it
+            # would make a reference cycle (protocol -> ProxiedTransport -> us -> protocol)
+            # that only the cyclic GC could free.
+            self._app = None
 
     def _pause_reading(self) -> None:
         transport = self._transport
@@ -711,10 +719,11 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
         transport.resume_reading()
 
     def _set_app(self, protocol: asyncio.BaseProtocol) -> None:
-        self._app = protocol
         if self._handed_over:
             assert self._transport is not None
             self._transport.set_protocol(protocol)
+        else:
+            self._app = protocol
 
 
 # -- streams ------------------------------------------------------------------------------
