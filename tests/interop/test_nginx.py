@@ -1,7 +1,8 @@
 """Interop with a real nginx started on loopback (Debian package, see conftest.py).
 
-Sender side: stream ``proxy_protocol on;`` in front of the capture server. nginx (OSS, up to
-at least 1.27) only ever sends v1 there; there is no directive for v2.
+Sender side: stream ``proxy_protocol on;`` in front of the capture server. Released nginx OSS
+only sends v1 there (a ``proxy_protocol_version 2`` directive exists only as a draft pull
+request, nginx/nginx#1204), so v1 is what is tested.
 Receiver side: ``listen ... proxy_protocol`` in http, answering the ``$proxy_protocol_*``
 variables, must report the addresses in the headers we build (v1 and v2).
 """
