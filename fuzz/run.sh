@@ -39,12 +39,12 @@ is_rust() { [[ " ${rust_targets[*]} " == *" $1 "* ]]; }
 # merge_corpus DIR NEWDIR CMD...: keep DIR's named files, add what NEWDIR's inputs add.
 merge_corpus() {
     local dir="$1" new="$2"; shift 2
-    local out
+    local out hashed=(-regex '.*/[0-9a-f]{40}')
     out="$(mktemp -d)"
-    find "$dir" -maxdepth 1 -type f ! -regex '.*/[0-9a-f]\{40\}' -exec cp {} "$out/" \;
+    find "$dir" -maxdepth 1 -regextype posix-extended -type f ! "${hashed[@]}" -exec cp {} "$out/" \;
     "$@" -merge=1 "$out" "$dir" "$new" >>"logs/$t.merge.log" 2>&1
-    find "$dir" -maxdepth 1 -type f -regex '.*/[0-9a-f]\{40\}' -delete
-    find "$out" -maxdepth 1 -type f -regex '.*/[0-9a-f]\{40\}' -exec cp {} "$dir/" \;
+    find "$dir" -maxdepth 1 -regextype posix-extended -type f "${hashed[@]}" -delete
+    find "$out" -maxdepth 1 -regextype posix-extended -type f "${hashed[@]}" -exec cp {} "$dir/" \;
     rm -rf "$out" "$new"
 }
 
