@@ -39,7 +39,7 @@ import ipaddress
 import logging
 import ssl as _ssl
 from asyncio import sslproto
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias, cast
 
@@ -153,6 +153,16 @@ class _Config:
     allow_v1: bool
     allow_v2: bool
     verify_checksum: bool
+
+    def new_parser(self) -> Parser:
+        if self.allow_v1 and self.allow_v2 and self.verify_checksum and self.max_size == 4096:
+            return Parser()  # keyword parsing costs more than the rest of the constructor
+        return Parser(
+            allow_v1=self.allow_v1,
+            allow_v2=self.allow_v2,
+            verify_checksum=self.verify_checksum,
+            max_size=self.max_size,
+        )
 
 
 @dataclass(slots=True)
@@ -353,19 +363,17 @@ class ProxiedTransport(asyncio.Transport):
         self,
         transport: asyncio.Transport,
         owner: _ProxyServerProtocol,
-        extra: Mapping[str, Any],
+        extra: dict[str, Any],
     ) -> None:
-        super().__init__()
-        self._proxy_extra = dict(extra)
+        # BaseTransport.__init__ only sets _extra; done inline (one per connection).
+        self._extra = extra
         self.transport = transport
         self._owner = owner
-        # Hot paths: skip one Python frame per call.
+        # The hot path: no extra Python frame per write.
         self.write = transport.write  # type: ignore[method-assign]
-        self.is_closing = transport.is_closing  # type: ignore[method-assign]
-        self.get_write_buffer_size = transport.get_write_buffer_size  # type: ignore[method-assign]
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        extra = self._proxy_extra
+        extra = self._extra
         if name in extra:
             value = extra[name]
             if value is _LAZY_SOCKET:
@@ -435,9 +443,7 @@ class ProxiedTransport(asyncio.Transport):
             self.transport.abort()
 
     def __repr__(self) -> str:
-        return (
-            f"<ProxiedTransport peer={self._proxy_extra.get('peername')!r} of {self.transport!r}>"
-        )
+        return f"<ProxiedTransport peer={self._extra.get('peername')!r} of {self.transport!r}>"
 
 
 class _ProxyServerProtocol(asyncio.BufferedProtocol):
@@ -470,7 +476,7 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
         self._pending = False
         self._peer: Any = None
         self._app: asyncio.BaseProtocol | None = None
-        self._backlog: memoryview | None = None
+        self._backlog: bytes | memoryview | None = None
         self._eof_pending = False
         self._paused = False
         self._handed_over = False
@@ -494,15 +500,10 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
                 factory.stats.direct += 1
                 self._start(None, b"")
             return
-        if config.max_pending is not None and factory.pending >= config.max_pending:
+        if config.max_pending is not None and len(factory._waiting) >= config.max_pending:
             self._reject("too_many_pending", f"{factory.pending} connections wait for a header")
             return
-        self._parser = Parser(
-            allow_v1=config.allow_v1,
-            allow_v2=config.allow_v2,
-            verify_checksum=config.verify_checksum,
-            max_size=config.max_size,
-        )
+        self._parser = config.new_parser()
         self._pending = True
         factory._wait(self)
 
@@ -621,11 +622,18 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
         transport = self._transport
         assert transport is not None
         config = self._config
-        extra: dict[str, Any] = {"proxy_header": header}
-        if header is not None and header.source is not None:
-            extra["peername"] = header.source
-            extra["sockname"] = header.destination
-            extra["socket"] = _LAZY_SOCKET
+        source = None if header is None else header.source
+        extra: dict[str, Any]
+        if source is None:
+            extra = {"proxy_header": header}
+        else:
+            assert header is not None
+            extra = {
+                "proxy_header": header,
+                "peername": source,
+                "sockname": header.destination,
+                "socket": _LAZY_SOCKET,
+            }
         proxied = ProxiedTransport(transport, self, extra)
         try:
             inner = self._factory.protocol_factory()
@@ -651,12 +659,12 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
         self._factory.stats.served += 1
         app.connection_made(proxied)
         if trailing:
-            self._backlog = memoryview(trailing)
+            self._backlog = trailing
         self._flush()
 
     def _queue(self, data: bytes) -> None:
         backlog = self._backlog
-        self._backlog = memoryview(data if backlog is None else bytes(backlog) + data)
+        self._backlog = data if backlog is None else bytes(backlog) + data
         self._flush()
 
     def _flush(self) -> None:
@@ -669,16 +677,17 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
             data = self._backlog
             app = self._app
             if isinstance(app, asyncio.BufferedProtocol):
-                buf = memoryview(app.get_buffer(len(data))).cast("B")
-                n = min(len(buf), len(data))
+                view = memoryview(data)
+                buf = memoryview(app.get_buffer(len(view))).cast("B")
+                n = min(len(buf), len(view))
                 if n == 0:
                     raise RuntimeError("get_buffer() returned an empty buffer")
-                buf[:n] = data[:n]
-                self._backlog = data[n:] if n < len(data) else None
+                buf[:n] = view[:n]
+                self._backlog = view[n:] if n < len(view) else None
                 app.buffer_updated(n)
             elif isinstance(app, asyncio.Protocol):
                 self._backlog = None
-                app.data_received(bytes(data))
+                app.data_received(data if isinstance(data, bytes) else bytes(data))
             else:
                 raise TypeError(f"{app!r} is not a stream protocol")
         if self._state != _SERVING:
