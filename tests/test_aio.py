@@ -857,3 +857,39 @@ def test_v1_refused_when_not_allowed(run: Runner[None]) -> None:
         await shutdown(server)
 
     run(main())
+
+
+@pytest.mark.parametrize("outer", ["_BufferedOuter", "_PlainOuter"])
+def test_both_outer_protocols(run: Runner[None], outer: str) -> None:
+    """The outer protocol is a BufferedProtocol on asyncio's loop and a Protocol on uvloop;
+    force each on each loop: split header, bytes held while paused, then a large payload."""
+
+    async def main() -> None:
+        store: list[Recorder] = []
+
+        def factory() -> Recorder:
+            store.append(Pauser(echo=True))
+            return store[-1]
+
+        wrapped = aio.wrap(factory)
+        wrapped._outer = getattr(aio, outer)
+        server, port = await serve(wrapped)
+        reader, writer = await connect(port)
+        writer.write(V2[:5])
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        writer.write(V2[5:] + b"held")
+        proto = await asyncio.wait_for(_first(store), 10)
+        assert type(proto.transport).__name__ == "ProxiedTransport"
+        await asyncio.sleep(0.02)
+        assert proto.data == b""
+        assert proto.transport is not None
+        proto.transport.resume_reading()
+        payload = random.Random(5).randbytes(200_000)
+        writer.write(payload)
+        echoed = await asyncio.wait_for(reader.readexactly(4 + len(payload)), 20)
+        assert echoed == b"held" + payload
+        await close_writer(writer)
+        await shutdown(server)
+
+    run(main())

@@ -193,7 +193,7 @@ class ProxyServerFactory:
         stats: :class:`ServerStats` of every connection made through this factory.
     """
 
-    __slots__ = ("_config", "_sweeper", "_waiting", "protocol_factory", "stats")
+    __slots__ = ("_config", "_outer", "_sweeper", "_waiting", "protocol_factory", "stats")
 
     def __init__(self, protocol_factory: ProtocolFactory, config: _Config) -> None:
         self.protocol_factory = protocol_factory
@@ -203,9 +203,20 @@ class ProxyServerFactory:
         # so insertion order is deadline order and one timer serves every connection.
         self._waiting: dict[_ProxyServerProtocol, float] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        self._outer: type[_ProxyServerProtocol] | None = None
 
-    def __call__(self) -> asyncio.BufferedProtocol:
-        return _ProxyServerProtocol(self, self._config)
+    def __call__(self) -> _ProxyServerProtocol:
+        outer = self._outer
+        if outer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called outside a loop (tests, harnesses)
+                return _BufferedOuter(self, self._config)
+            # uvloop serves a plain Protocol faster than a BufferedProtocol that hands over to
+            # a plain one (measured: benchmarks/bench_aio.py); asyncio's loop the other way.
+            uvloop = type(loop).__module__.startswith("uvloop")
+            outer = self._outer = _PlainOuter if uvloop else _BufferedOuter
+        return outer(self, self._config)
 
     @property
     def pending(self) -> int:
@@ -446,8 +457,12 @@ class ProxiedTransport(asyncio.Transport):
         return f"<ProxiedTransport peer={self._extra.get('peername')!r} of {self.transport!r}>"
 
 
-class _ProxyServerProtocol(asyncio.BufferedProtocol):
-    """Reads the header, then hands the connection over to the wrapped protocol."""
+class _ProxyServerProtocol(asyncio.BaseProtocol):
+    """Reads the header, then hands the connection over to the wrapped protocol.
+
+    The logic of the two outer protocols below: it speaks both the BufferedProtocol
+    (``get_buffer``/``buffer_updated``) and the Protocol (``data_received``) interfaces.
+    """
 
     __slots__ = (
         "_app",
@@ -522,10 +537,20 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
             if self._state == _SERVING:
                 self._queue(bytes(buf[:nbytes]))
             return
+        self._header_bytes(memoryview(buf)[:nbytes])
+
+    def data_received(self, data: bytes) -> None:
+        if self._state != _HEADER:
+            if self._state == _SERVING:
+                self._queue(data)
+            return
+        self._header_bytes(data)
+
+    def _header_bytes(self, data: bytes | memoryview) -> None:
         parser = self._parser
         assert parser is not None
         try:
-            header = parser.feed(memoryview(buf)[:nbytes])
+            header = parser.feed(data)
         except ProxyProtocolError as exc:
             self._reject(exc.kind, str(exc))
             return
@@ -733,6 +758,18 @@ class _ProxyServerProtocol(asyncio.BufferedProtocol):
             self._transport.set_protocol(protocol)
         else:
             self._app = protocol
+
+
+class _BufferedOuter(_ProxyServerProtocol, asyncio.BufferedProtocol):
+    """The outer protocol on asyncio's loops: header reads land in one reused buffer."""
+
+    __slots__ = ()
+
+
+class _PlainOuter(_ProxyServerProtocol, asyncio.Protocol):
+    """The outer protocol on uvloop (see ProxyServerFactory.__call__)."""
+
+    __slots__ = ()
 
 
 # -- streams ------------------------------------------------------------------------------
