@@ -19,8 +19,10 @@ logged once on the ``"proxyproto_rs.aio"`` logger with the error kind.
 
 Implementation notes:
 
-- The outer protocol is an :class:`asyncio.BufferedProtocol`: reads land in one buffer per
-  connection and go to the sans-IO :class:`~proxyproto_rs.Parser`. Once the header is
+- The outer protocol is an :class:`asyncio.BufferedProtocol` on asyncio's loops (reads land
+  in one buffer per connection) and a plain :class:`asyncio.Protocol` on uvloop (which
+  switches away from a BufferedProtocol slowly); either feeds the sans-IO
+  :class:`~proxyproto_rs.Parser`. Once the header is
   complete and the bytes read past it (``Parser.trailing_data``) are delivered, the real
   transport is pointed straight at the wrapped protocol with ``set_protocol()``, so the wrapper
   costs nothing per read afterwards; writes go through :class:`ProxiedTransport`.
