@@ -470,6 +470,27 @@ def test_scan_capture_reports_packet_and_flow(tmp_path: Path, kind: str) -> None
     assert f"({kind})".encode() in human.stderr
 
 
+def test_scan_damaged_capture_reports_what_it_found(tmp_path: Path) -> None:
+    packets, _ = _capture_packets()
+    data = _pcap(packets)
+    f = tmp_path / "cut.pcap"
+    f.write_bytes(data[: len(data) - 30])  # the last packet is cut short
+    proc = run("scan", str(f))
+    assert_no_traceback(proc)
+    assert b"truncated" in proc.stderr
+    assert proc.stdout.count(b"\n") == 3  # the three headers before the cut
+    assert proc.returncode == 0
+
+
+def test_interrupt_exits_130_without_traceback() -> None:
+    with proxyproto_server("inspect", "--listen", "127.0.0.1:0") as (proc, _):
+        proc.popen.send_signal(signal.SIGINT)
+        code, _, err = proc.finish()
+    assert code == 130
+    assert "Traceback" not in err
+    assert "interrupted" in err
+
+
 def test_output_fits_pipes_broken_pipe_is_quiet(tmp_path: Path) -> None:
     f = tmp_path / "many.bin"
     f.write_bytes(pp.build_v1(("192.0.2.1", 1), ("192.0.2.2", 2)) * 20000)

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, NoReturn, TypeAlias
 
-from proxyproto_rs import aio
 from proxyproto_rs._core import (
     V2_SIGNATURE,
     Header,
@@ -877,6 +876,8 @@ def iter_pcap(buf: memoryview) -> Iterator[Packet]:
         number += 1
         yield Packet(number, start, linktype, buf[start : start + incl])
         pos = start + incl
+    if pos < len(buf):
+        raise CaptureError(f"{len(buf) - pos} stray bytes after packet {number}")
 
 
 def iter_pcapng(buf: memoryview) -> Iterator[Packet]:
@@ -1043,9 +1044,13 @@ def scan_capture(
     packets = iter_pcap(buf) if kind == "pcap" else iter_pcapng(buf)
     flows: dict[tuple[str, int, str, int], Flow] = {}
     results: list[Found] = []
-    for packet in packets:
+    damage: list[CaptureError] = []
+    for packet in _until_damage(packets, damage):
         progress.update(packet.file_offset)
-        parsed = _ip_payload(packet)
+        try:
+            parsed = _ip_payload(packet)
+        except (struct.error, IndexError, ValueError):  # a malformed packet: skip it
+            continue
         if parsed is None:
             continue
         proto, src, dst, l4, l4_off = parsed
@@ -1130,6 +1135,16 @@ def scan_capture(
             view.release()
     results.sort(key=lambda f: (f.packet or 0, f.offset))
     yield from results
+    if damage:
+        raise damage[0]
+
+
+def _until_damage(packets: Iterator[Packet], damage: list[CaptureError]) -> Iterator[Packet]:
+    """The packets up to the first damaged record, which is noted in *damage*."""
+    try:
+        yield from packets
+    except CaptureError as exc:
+        damage.append(exc.with_traceback(None))  # its frames would pin the file's buffer
 
 
 def _found_json(found: Found) -> JSON:
@@ -1231,9 +1246,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 _err(f"{PROG} scan: {args.file}: damaged capture ({exc}); stopped")
             progress.finish()
         finally:
-            view.release()
-            if isinstance(mapped, mmap.mmap):
-                mapped.close()
+            # A slice still referenced somewhere pins the map: then the OS unmaps at exit.
+            with contextlib.suppress(BufferError):
+                view.release()
+                if isinstance(mapped, mmap.mmap):
+                    mapped.close()
     if not args.json:
         _err(f"{count} header(s) found in {args.file} ({kind})")
     return EXIT_OK if count else EXIT_NO
@@ -1462,6 +1479,8 @@ async def _relay_one(
             tlvs = TlvOptions(**{**tlvs.__dict__, "unique_id": secrets.token_hex(16).encode()})
         header = build_header(args.version, source, destination, tlvs, local=args.local)
         upstream = args.upstream
+        from proxyproto_rs import aio  # only relay needs it: keep other commands quick to start
+
         async with asyncio.timeout(args.connect_timeout):
             if isinstance(upstream, str):
                 up_reader, up_writer = await aio.open_unix_connection(upstream, header=header)
