@@ -14,7 +14,7 @@ request; the plain ones do not. Nothing is asserted; the script prints a table a
 ratios. The whole run stays under a minute with the defaults.
 
     python benchmarks/bench_aio.py                 # all variants (~50 s)
-    python benchmarks/bench_aio.py --duration 0.5  # smoke run
+    python benchmarks/bench_aio.py --quick         # smoke run (~10 s)
     python benchmarks/bench_aio.py --only wrap     # variants whose name contains "wrap"
 
 The load generator is Python too: when the server is faster than the client can drive it,
@@ -294,12 +294,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=1.2, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=2, help="best of this many rounds")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 0.2 s, one round")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--only", default="", help="run variants whose name contains this")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--loop", default="asyncio", help=argparse.SUPPRESS)
     parser.add_argument("--port-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds = 0.2, 1
     if args.serve:
         run_loop(args.loop, lambda: serve(args.serve, args.port_file))
         return
@@ -315,12 +318,21 @@ def main() -> None:
     except ImportError:
         print("(proxy-protocol not installed: pip install proxy-protocol; skipping it)")
         names = [n for n in names if "proxy-protocol" not in n]
+    client_loop = "uvloop"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        print(
+            "(uvloop not installed: pip install uvloop; client on asyncio, uvloop variants skipped)"
+        )
+        names = [n for n in names if "uvloop" not in n]
+        client_loop = "asyncio"
     conns: dict[str, list[Sample]] = {n: [] for n in names}
     reqs: dict[str, list[Sample]] = {n: [] for n in names}
     print(
         f"loopback, {os.cpu_count()} cores, {args.concurrency} concurrent clients, "
         f"{args.duration} s per measurement, best of {args.rounds} rounds (variants "
-        f"interleaved), client on uvloop, Python {sys.version.split()[0]}"
+        f"interleaved), client on {client_loop}, Python {sys.version.split()[0]}"
     )
     with tempfile.TemporaryDirectory() as tmpdir:
         servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
@@ -343,7 +355,7 @@ def main() -> None:
                         r = await measure_requests(pid, port, hdr, args.concurrency, args.duration)
                         return c, r
 
-                    c, r = run_loop("uvloop", measure)
+                    c, r = run_loop(client_loop, measure)
                     conns[name].append(c)
                     reqs[name].append(r)
                 print(f"  round {round_no + 1}/{args.rounds} done", file=sys.stderr)
