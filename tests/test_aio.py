@@ -893,3 +893,56 @@ def test_both_outer_protocols(run: Runner[None], outer: str) -> None:
         await shutdown(server)
 
     run(main())
+
+
+def test_timeout_bounds_the_whole_header_not_each_read(run: Runner[None]) -> None:
+    """Slowloris: a header trickled one byte at a time is cut at the timeout, even though
+    bytes keep arriving (PEERS: go-proxyproto CVE-2021-23409)."""
+
+    async def main() -> None:
+        store: list[Recorder] = []
+        factory = aio.wrap(recorder_factory(store), timeout=0.3)
+        server, port = await serve(factory)
+        reader, writer = await connect(port)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        closed = asyncio.ensure_future(read_until_closed(reader))
+        for byte in V1:  # 50 ms per byte: the whole line would take ~2.5 s
+            if closed.done():
+                break
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(closed, 10) == b""
+        assert loop.time() - start < 2.0
+        assert store == []
+        assert factory.stats.rejected == {"timeout": 1}
+        await close_writer(writer)
+        await shutdown(server)
+
+    run(main())
+
+
+def test_timeout_ends_with_the_header(run: Runner[None]) -> None:
+    """The header timeout does not apply to the connection after the header (go-proxyproto
+    #75: the first fix timed out whole connections)."""
+
+    async def main() -> None:
+        store: list[Recorder] = []
+        factory = aio.wrap(recorder_factory(store, echo=True), timeout=0.2)
+        server, port = await serve(factory)
+        reader, writer = await connect(port)
+        writer.write(V2)
+        proto = await asyncio.wait_for(_first(store), 10)
+        await asyncio.sleep(0.5)  # idle well past the header timeout
+        assert not proto.lost.done()
+        writer.write(b"still served")
+        assert await asyncio.wait_for(reader.readexactly(12), 10) == b"still served"
+        assert factory.stats.rejected == {}
+        await close_writer(writer)
+        await shutdown(server)
+
+    run(main())
