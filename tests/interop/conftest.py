@@ -11,6 +11,7 @@ import nothing from this directory, whatever pytest's import mode.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -481,6 +482,10 @@ def start_haproxy(
     yield start
     for daemon in started:
         daemon.stop()
+    # Collect the module's garbage now, so that a socket or transport it leaked warns
+    # (ResourceWarning, an error under filterwarnings=error) in this module's teardown
+    # instead of in whichever later test the collector happens to run.
+    gc.collect()
 
 
 @pytest.fixture(scope="module")
@@ -516,6 +521,7 @@ def start_nginx(
     yield start
     for daemon in started:
         daemon.stop()
+    gc.collect()  # see start_haproxy
 
 
 @pytest.fixture(scope="module")
