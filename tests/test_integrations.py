@@ -33,7 +33,9 @@ CLIENT_HOST = "127.0.0.2"
 """Clients connect from this loopback address, so the real client differs from the proxy
 (127.0.0.1) in its address as well as its port."""
 
-SERVERS = ["uvicorn-h11", "uvicorn-httptools", "hypercorn"]
+SERVERS = ["uvicorn-h11", "uvicorn-httptools", "uvicorn-auto", "hypercorn", "hypercorn-uvloop"]
+"""uvicorn's h11 and httptools protocols on asyncio's loop; uvicorn's default (``auto``:
+httptools on uvloop); Hypercorn on asyncio's loop and on uvloop."""
 
 
 def _missing(what: str) -> None:
@@ -49,8 +51,10 @@ def _need_module(name: str) -> None:
 
 def _need_server(kind: str) -> None:
     _need_module(kind.split("-")[0])
-    if kind == "uvicorn-httptools":
+    if kind in ("uvicorn-httptools", "uvicorn-auto"):
         _need_module("httptools")
+    if kind in ("uvicorn-auto", "hypercorn-uvloop"):
+        _need_module("uvloop")
 
 
 def _haproxy() -> str:
@@ -111,6 +115,7 @@ APP = textwrap.dedent(
             "unique_id": header.unique_id.decode() if header and header.unique_id else None,
             "crc32c": header.crc32c if header else None,
             "aws_vpce_id": header.aws_vpce_id if header else None,
+            "loop": type(asyncio.get_running_loop()).__module__,
         }
         data = json.dumps(body).encode()
         await send({
@@ -126,9 +131,11 @@ APP = textwrap.dedent(
             import uvicorn
             from proxyproto_rs.integrations.uvicorn import http_protocol
 
+            base = kind.split("-")[1]
             uvicorn.run(
-                app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio",
-                http=http_protocol(kind.split("-")[1], trusted=["127.0.0.1/32"], timeout=3),
+                app, host="127.0.0.1", port=port, log_level="warning",
+                loop="auto" if base == "auto" else "asyncio",
+                http=http_protocol(base, trusted=["127.0.0.1/32"], timeout=3),
             )
         else:
             from hypercorn.config import Config
@@ -137,7 +144,13 @@ APP = textwrap.dedent(
             config = Config()
             config.bind = [f"127.0.0.1:{port}"]
             config.loglevel = "WARNING"
-            asyncio.run(serve(app, config, trusted=["127.0.0.1/32"], timeout=3))
+            main = serve(app, config, trusted=["127.0.0.1/32"], timeout=3)
+            if kind.endswith("uvloop"):
+                import uvloop
+
+                uvloop.run(main)
+            else:
+                asyncio.run(main)
 
 
     main(sys.argv[1], int(sys.argv[2]))
@@ -237,6 +250,8 @@ def test_server_reads_header_we_send(kind: str, tmp_path: Path) -> None:
         reply = raw_exchange(port, header + requests)
         bodies = [json.loads(body) for body in _responses(reply)]
         assert len(bodies) == 2, reply
+        uvloop_expected = kind in ("uvicorn-auto", "hypercorn-uvloop")
+        assert (bodies[0]["loop"] == "uvloop") == uvloop_expected, bodies[0]["loop"]
         for body in bodies:  # per connection, not per request (gunicorn#899)
             assert body["client"] == ["203.0.113.7", 51234]
             assert body["server"] == ["10.0.0.5", 443]
