@@ -446,6 +446,44 @@ def test_scan_nothing_found_exit_1_and_progress(tmp_path: Path) -> None:
     assert b"scan:" not in quiet.stderr
 
 
+def test_scan_progress_on_a_terminal(tmp_path: Path) -> None:
+    """A large file shows \r-updated progress when stderr is a terminal, without flags."""
+    f = tmp_path / "big.bin"
+    chunk = b"\0" * (1 << 20)
+    with f.open("wb") as out:
+        for _ in range(17):  # over the 16 MiB threshold
+            out.write(chunk)
+        out.write(V2_HEADER)
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run(
+            [*PROXYPROTO, "scan", str(f)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            stdin=subprocess.DEVNULL,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        os.close(slave)
+        slave = -1
+        seen = b""
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not data:
+                break
+            seen += data
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"\rscan: 100.0%" in seen
+    assert b"1 header(s)" in seen
+
+
 @pytest.mark.parametrize("kind", ["pcap", "pcapng"])
 def test_scan_capture_reports_packet_and_flow(tmp_path: Path, kind: str) -> None:
     packets, expected = _capture_packets()
@@ -820,6 +858,29 @@ def test_check_lax_receiver_has_findings() -> None:
     assert text_proc.returncode == 1
     assert b"FAIL  v1-ip-leading-zero" in text_proc.stdout
     assert b"invalid header accepted" in text_proc.stdout
+
+
+def test_check_takes_cases_from_a_corpus_directory(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus" / "parse"
+    corpus.mkdir(parents=True)
+    (corpus / "good").write_bytes(V2_HEADER + b"payload")
+    (corpus / "bad-family").write_bytes(V2_HEADER[:13] + b"\x41" + V2_HEADER[14:])
+    (corpus / "unfinished").write_bytes(V2_HEADER[:20])  # skipped: a receiver would wait
+    server = AioServer()
+    try:
+        code, cases, _ = _check_json(
+            "--target", f"127.0.0.1:{server.port}", "--corpus", str(tmp_path / "corpus"),
+            "--only", "corpus:",
+        )  # fmt: skip
+    finally:
+        server.close()
+    assert code == 0
+    got = {c["name"]: (c["expect"], c["verdict"]) for c in cases}
+    assert got == {
+        "corpus:parse/good": ("accepted", "ok"),
+        "corpus:parse/bad-family": ("refused", "ok"),
+    }
+    assert run("check", "--target", "127.0.0.1:1", "--corpus", "/nonexistent").returncode == 2
 
 
 def test_check_unreachable_target_exit_3() -> None:
