@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every fuzz target (cargo-fuzz, then atheris) one after the other, then merge the new
-# coverage into the committed corpus (named seed/crash files are always kept; the hash-named
-# files libFuzzer adds are re-minimised with -merge=1, i.e. what `cargo fuzz cmin` does).
+# coverage into the committed corpus. Named seed/crash files are always kept; the hash-named
+# files libFuzzer adds are re-minimised like `cargo fuzz cmin` (-merge=1) but harder, with
+# -set_cover_merge=1 -use_counters=0: the smallest set found that keeps every edge (hit-count
+# variety is dropped), so the committed corpus stays at a few hundred small files.
 #
 #   fuzz/run.sh [-t SECONDS] [-n RUNS] [TARGET...]      (make fuzz FUZZ_TIME=SECONDS)
 #
@@ -42,7 +44,7 @@ merge_corpus() {
     local out hashed=(-regex '.*/[0-9a-f]{40}')
     out="$(mktemp -d)"
     find "$dir" -maxdepth 1 -regextype posix-extended -type f ! "${hashed[@]}" -exec cp {} "$out/" \;
-    "$@" -merge=1 "$out" "$dir" "$new" >>"logs/$t.merge.log" 2>&1
+    "$@" -set_cover_merge=1 -use_counters=0 "$out" "$dir" "$new" >>"logs/$t.merge.log" 2>&1
     find "$dir" -maxdepth 1 -regextype posix-extended -type f "${hashed[@]}" -delete
     find "$out" -maxdepth 1 -regextype posix-extended -type f "${hashed[@]}" -exec cp {} "$dir/" \;
     rm -rf "$out" "$new"
