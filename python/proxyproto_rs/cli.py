@@ -17,6 +17,7 @@ import ipaddress
 import json
 import mmap
 import os
+import re
 import secrets
 import socket
 import struct
@@ -75,10 +76,6 @@ class IOFailure(Exception):
 
 def _out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
-
-
-def _flush() -> None:
-    sys.stdout.flush()
 
 
 def _err(line: str) -> None:
@@ -464,7 +461,7 @@ def _unescape(text: str) -> bytes:
                 out.append(simple[nxt])
                 i += 2
                 continue
-            if nxt == "x" and i + 3 < len(text) + 0 and _is_hex(text[i + 2 : i + 4]):
+            if nxt == "x" and _is_hex(text[i + 2 : i + 4]):
                 out.append(int(text[i + 2 : i + 4], 16))
                 i += 4
                 continue
@@ -1920,8 +1917,6 @@ async def run_case(
 
 
 def _matches(pattern: bytes, data: bytes) -> bool:
-    import re
-
     return re.search(pattern, data) is not None
 
 
@@ -2301,14 +2296,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def _validate(args: argparse.Namespace) -> None:
     if getattr(args, "command", None) == "check":
         parts = [x.strip() for x in args.versions.split(",")]
         if not parts or any(x not in ("1", "2") for x in parts):
             raise UsageError(f"--versions: expected 1, 2 or 1,2, got {args.versions!r}")
         if args.expect is not None:
-            import re
-
             try:
                 re.compile(args.expect.encode())
             except re.error as exc:
@@ -2324,7 +2317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     sub = f"{PROG} {args.command}"
     try:
-        _validate(args, parser)
+        _validate(args)
         code: int = args.func(args)
         sys.stdout.flush()
         return code
