@@ -158,6 +158,9 @@ pub enum BuildError {
     },
     /// A v1 line cannot carry this (UNIX or datagram addresses).
     V1Family,
+    /// Addresses given for a LOCAL or UNSPEC-protocol header, which carries none: the
+    /// receiver must ignore them (rules 20, 24, 26).
+    AddressesIgnored,
 }
 
 impl BuildError {
@@ -172,6 +175,7 @@ impl BuildError {
             Self::TlvLength { .. } => "tlv_length",
             Self::HeaderTooLarge { .. } => "header_too_large",
             Self::V1Family => "v1_family",
+            Self::AddressesIgnored => "addresses_ignored",
         }
     }
 }
@@ -197,6 +201,10 @@ impl fmt::Display for BuildError {
                 write!(f, "v2 header of {len} bytes is over the 65551-byte maximum")
             }
             Self::V1Family => f.write_str("v1 carries only TCP over IPv4 or IPv6"),
+            Self::AddressesIgnored => f.write_str(
+                "LOCAL and UNSPEC-protocol headers carry no addresses (the receiver ignores \
+                 them): pass neither source nor destination",
+            ),
         }
     }
 }

@@ -717,15 +717,15 @@ impl PyHeader {
         py: Python<'_>,
         source: Option<&Bound<'_, PyAny>>,
         destination: Option<&Bound<'_, PyAny>>,
-        command: Option<u8>,
-        protocol: Option<u8>,
+        command: Option<i128>,
+        protocol: Option<i128>,
         tlvs: Option<&Bound<'_, PyAny>>,
         crc32c: bool,
         alpn: Option<&Bound<'_, PyAny>>,
-        authority: Option<&str>,
+        authority: Option<&Bound<'_, PyString>>,
         unique_id: Option<&Bound<'_, PyAny>>,
-        netns: Option<&str>,
-        aws_vpce_id: Option<&str>,
+        netns: Option<&Bound<'_, PyString>>,
+        aws_vpce_id: Option<&Bound<'_, PyString>>,
     ) -> PyResult<Self> {
         let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
         let raw = build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;
@@ -875,18 +875,23 @@ fn build_v1<'py>(
 #[derive(Default)]
 struct TypedTlvs<'a, 'py> {
     alpn: Option<&'a Bound<'py, PyAny>>,
-    authority: Option<&'a str>,
+    authority: Option<&'a Bound<'py, PyString>>,
     unique_id: Option<&'a Bound<'py, PyAny>>,
-    netns: Option<&'a str>,
-    aws_vpce_id: Option<&'a str>,
+    netns: Option<&'a Bound<'py, PyString>>,
+    aws_vpce_id: Option<&'a Bound<'py, PyString>>,
+}
+
+/// A text TLV argument as UTF-8; a lone surrogate is a `BuildError`, not a `UnicodeError`.
+fn utf8_arg<'a>(py: Python<'_>, s: &'a Bound<'_, PyString>, name: &str) -> PyResult<&'a str> {
+    s.to_str().map_err(|_| build_error_with(py, "tlv", &format!("{name}: not encodable as UTF-8")))
 }
 
 fn build_v2_bytes(
     py: Python<'_>,
     source: Option<&Bound<'_, PyAny>>,
     destination: Option<&Bound<'_, PyAny>>,
-    command: Option<u8>,
-    protocol: Option<u8>,
+    command: Option<i128>,
+    protocol: Option<i128>,
     tlvs: Option<&Bound<'_, PyAny>>,
     crc32c: bool,
     typed: &TypedTlvs<'_, '_>,
@@ -909,7 +914,7 @@ fn build_v2_bytes(
         None if pair.is_some() => Protocol::Stream,
         None => Protocol::Unspec,
         Some(p) => {
-            if let Some(p) = Protocol::from_nibble(p) {
+            if let Some(p) = u8::try_from(p).ok().and_then(Protocol::from_nibble) {
                 p
             } else {
                 let msg = format!("protocol {p} is not UNSPEC (0), STREAM (1) or DGRAM (2)");
@@ -923,15 +928,16 @@ fn build_v2_bytes(
         with_bytes(alpn, |v| b.tlv(tlv::ALPN, v).map(|_| ()))?.map_err(err)?;
     }
     if let Some(authority) = typed.authority {
-        b.tlv(tlv::AUTHORITY, authority.as_bytes()).map_err(err)?;
+        b.tlv(tlv::AUTHORITY, utf8_arg(py, authority, "authority")?.as_bytes()).map_err(err)?;
     }
     if let Some(uid) = typed.unique_id {
         with_bytes(uid, |v| b.tlv(tlv::UNIQUE_ID, v).map(|_| ()))?.map_err(err)?;
     }
     if let Some(netns) = typed.netns {
-        b.tlv(tlv::NETNS, netns.as_bytes()).map_err(err)?;
+        b.tlv(tlv::NETNS, utf8_arg(py, netns, "netns")?.as_bytes()).map_err(err)?;
     }
     if let Some(id) = typed.aws_vpce_id {
+        let id = utf8_arg(py, id, "aws_vpce_id")?;
         let mut value = Vec::with_capacity(1 + id.len());
         value.push(0x01);
         value.extend_from_slice(id.as_bytes());
@@ -972,15 +978,15 @@ fn build_v2<'py>(
     py: Python<'py>,
     source: Option<&Bound<'py, PyAny>>,
     destination: Option<&Bound<'py, PyAny>>,
-    command: Option<u8>,
-    protocol: Option<u8>,
+    command: Option<i128>,
+    protocol: Option<i128>,
     tlvs: Option<&Bound<'py, PyAny>>,
     crc32c: bool,
     alpn: Option<&Bound<'py, PyAny>>,
-    authority: Option<&str>,
+    authority: Option<&Bound<'py, PyString>>,
     unique_id: Option<&Bound<'py, PyAny>>,
-    netns: Option<&str>,
-    aws_vpce_id: Option<&str>,
+    netns: Option<&Bound<'py, PyString>>,
+    aws_vpce_id: Option<&Bound<'py, PyString>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
     let raw = build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;

@@ -104,24 +104,20 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
 }
 
 /// Where the TLVs of a header without usable addresses start (D3): after the family's address
-/// block or right after the prefix, whichever the TLVs frame exactly from. When both do, a
-/// CRC32C TLV that verifies decides, then one that is present at all (so a bad CRC is caught,
-/// rule 44), then D3's order. Byte 16 is `HAProxy`'s reading and what the AWS NLB health check
-/// needs: its 74-byte zero NOOP also frames from byte 28, as 24 empty TLVs of type 0.
+/// block, or right after the 16-byte prefix, whichever the TLVs frame exactly from, in that
+/// order; but a start whose CRC32C TLV verifies wins. That exception is the AWS NLB health
+/// check (LOCAL, family 0x11, CRC32C + 74-byte zero NOOP, read from byte 16 as `HAProxy`
+/// does): its NOOP also frames from byte 28, as 24 empty TLVs of type 0.
 fn local_tlv_start(hdr: &[u8], addr_len: usize) -> Option<usize> {
-    let crc = |start: usize| {
+    let crc_verifies = |start: usize| {
         Tlvs::new(&hdr[start..], start)
             .find(|t| t.kind == tlv::CRC32C && t.value.len() == 4)
-            .map(|t| crc32c::verify(hdr, t.offset + 3))
+            .is_some_and(|t| crc32c::verify(hdr, t.offset + 3))
     };
     let framing = [PREFIX_LEN + addr_len, PREFIX_LEN]
         .into_iter()
         .filter(|&start| hdr.get(start..).is_some_and(tlv::frames_exactly));
-    framing
-        .clone()
-        .find(|&s| crc(s) == Some(true))
-        .or_else(|| framing.clone().find(|&s| crc(s).is_some()))
-        .or_else(|| framing.clone().next())
+    framing.clone().find(|&s| crc_verifies(s)).or_else(|| framing.clone().next())
 }
 
 /// Checks every CRC32C TLV from `tlv_start` on against the header (rule 34).
@@ -177,13 +173,17 @@ impl Builder {
     /// health-check form). `crc32c` reserves a CRC32C TLV, filled in by [`Builder::finish`].
     ///
     /// # Errors
-    /// Mixed IP families, or a UNIX address over 108 bytes.
+    /// Mixed IP families, a UNIX address over 108 bytes, or addresses for a LOCAL or
+    /// UNSPEC-protocol header (which carries none).
     pub fn new(
         command: Command,
         protocol: Protocol,
         ends: &Endpoints<'_>,
         crc32c: bool,
     ) -> Result<Self, BuildError> {
+        if (command == Command::Local || protocol == Protocol::Unspec) && *ends != Endpoints::None {
+            return Err(BuildError::AddressesIgnored);
+        }
         let mut buf = Vec::with_capacity(64);
         buf.extend_from_slice(&SIGNATURE);
         let family = match ends {
@@ -380,7 +380,14 @@ mod tests {
         h[19..23].copy_from_slice(&crc.to_be_bytes());
         let l = complete(&h);
         assert_eq!((l.command, l.addresses, l.tlv_start), (Command::Local, Addresses::None, 16));
+        // Damaged in transit, its CRC32C no longer marks byte 16: D3's order then reads the
+        // NOOP after the address block, where no CRC32C is (HAProxy 2.6 accepts it too).
         h[20] ^= 1;
+        assert_eq!(complete(&h).tlv_start, 28);
+        // With no address block to choose, the CRC32C is where it is, and checked.
+        let mut h = hdr(0x20, 0x00, &body);
+        let crc = crc32c::append(0, &h);
+        h[19..23].copy_from_slice(&(crc ^ 1).to_be_bytes());
         assert_eq!(err(&h), (ErrorKind::ChecksumMismatch, 19));
         // Junk in a LOCAL body is not an error: no TLVs then.
         let l = complete(&hdr(0x20, 0xFF, &[1, 2, 3, 4, 5]));
@@ -395,18 +402,25 @@ mod tests {
     fn d3_when_both_starts_frame_a_verifying_crc_decides() {
         // LOCAL with an all-zero address block (frames from 16 as four empty type-0 TLVs)
         // and TLVs after it: the block is the block, whether a CRC32C is there or not.
-        let zeros = Endpoints::Inet("0.0.0.0:0".parse().unwrap(), "0.0.0.0:0".parse().unwrap());
         for crc in [false, true] {
-            let mut b = Builder::new(Command::Local, Protocol::Stream, &zeros, crc).unwrap();
+            let mut b =
+                Builder::new(Command::Local, Protocol::Unspec, &Endpoints::None, crc).unwrap();
             b.tlv(tlv::ALPN, b"h2").unwrap();
-            let bytes = b.finish().unwrap();
+            let mut bytes = b.finish().unwrap();
+            bytes[13] = 0x11;
+            bytes.splice(16..16, [0; 12]);
+            bytes[15] += 12;
+            if crc {
+                bytes[31..35].fill(0);
+                let c = crc32c::append(0, &bytes);
+                bytes[31..35].copy_from_slice(&c.to_be_bytes());
+            }
             assert_eq!(complete(&bytes).tlv_start, 28, "crc {crc}");
         }
-        // A CRC32C that only frames from 16 is found and checked there (rule 44).
-        let mut body = vec![tlv::CRC32C, 0, 4, 1, 2, 3, 4, tlv::NOOP, 0, 2, 0, 0];
-        body.resize(12, 0);
-        let h = hdr(0x20, 0x11, &body);
-        assert_eq!(err(&h), (ErrorKind::ChecksumMismatch, 19));
+        // An address block that happens to frame as a (wrong) CRC32C TLV from byte 16 is
+        // still the address block (fuzz: fuzz-local-address-block-frames-as-bad-crc).
+        let body = [3, 0, 4, 0xAA, 0xBB, 0xCC, 0xDD, 4, 0, 2, 0xEE, 0xFF];
+        assert_eq!(complete(&hdr(0x20, 0x11, &body)).tlv_start, 28);
         // Structure decides the start; D4 then applies to it (a 1-byte SSL value is invalid).
         let h = hdr(0x20, 0x00, &[tlv::SSL, 0, 1, 1]);
         assert_eq!(err(&h), (ErrorKind::TlvLength, 17));
@@ -448,6 +462,16 @@ mod tests {
             let bytes = b.finish().unwrap();
             let l = complete(&bytes);
             assert_eq!(l.len as usize, bytes.len());
+        }
+    }
+
+    #[test]
+    fn builder_refuses_addresses_that_would_be_ignored() {
+        let ends = Endpoints::Inet("1.2.3.4:5".parse().unwrap(), "6.7.8.9:5".parse().unwrap());
+        for (cmd, proto) in [(Command::Local, Protocol::Stream), (Command::Proxy, Protocol::Unspec)]
+        {
+            let e = Builder::new(cmd, proto, &ends, false).unwrap_err();
+            assert_eq!(e, BuildError::AddressesIgnored);
         }
     }
 

@@ -155,8 +155,16 @@ def test_build_v2_local_with_crc_and_tlvs() -> None:
 
 
 def test_build_v2_command_and_protocol_arguments() -> None:
-    assert pp.build_v2(A4, B4, command=Command.LOCAL)[12] == 0x20
+    assert pp.build_v2(command=Command.LOCAL)[12] == 0x20
     assert pp.build_v2(A4, B4, command=Command.PROXY)[12] == 0x21
+    # Rules 20, 24, 26: LOCAL and UNSPEC carry no addresses; the receiver would ignore them.
+    for kwargs in ({"command": Command.LOCAL}, {"protocol": pp.Protocol.UNSPEC}):
+        with pytest.raises(pp.BuildError) as exc:
+            pp.build_v2(A4, B4, **kwargs)  # type: ignore[arg-type]
+        assert exc.value.kind == "addresses_ignored"
+    with pytest.raises(pp.BuildError) as exc:
+        pp.build_v2(A4, B4, command=2**70)  # type: ignore[arg-type]
+    assert exc.value.kind == "command"
     with pytest.raises(pp.BuildError) as exc:
         pp.build_v2(A4, B4, command=5)  # type: ignore[arg-type]
     assert exc.value.kind == "command"

@@ -240,7 +240,8 @@ def aws_nlb_health_check() -> bytes:
 
 def test_rule44_aws_nlb_health_check() -> None:
     """Rule 44, D3: the NLB's LOCAL health check parses, its CRC is read from byte 16 and
-    verified, and the NOOP is kept."""
+    verified, and the NOOP is kept. Damaged, its CRC32C no longer marks byte 16, so D3's
+    order reads after the address block, where no CRC32C is (HAProxy 2.6 accepts it too)."""
     data = aws_nlb_health_check()
     h = check_vector(data)
     assert h.command is Command.LOCAL
@@ -250,7 +251,11 @@ def test_rule44_aws_nlb_health_check() -> None:
     assert h.crc32c == struct.unpack("!I", data[19:23])[0]
     assert h.tlvs == (pp.Tlv(0x03, data[19:23]), pp.Tlv(0x04, bytes(74)))
     bad = data[:22] + bytes([data[22] ^ 0x80]) + data[23:]
-    check_invalid(bad, "checksum_mismatch", 19, pp.ChecksumError, raise_at=99)
+    assert pp.parse(bad).crc32c is None
+    # Without an address block to choose instead, a wrong CRC32C is caught.
+    local = with_crc(v2(0x20, 0x00, tlv(0x03, bytes(4)) + tlv(0x04, bytes(8))))
+    bad = local[:22] + bytes([local[22] ^ 0x80]) + local[23:]
+    check_invalid(bad, "checksum_mismatch", 19, pp.ChecksumError, raise_at=len(bad) - 1)
 
 
 def test_rule26_local_length_honoured_then_payload() -> None:
