@@ -104,6 +104,14 @@ APP = textwrap.dedent(
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            info = scope["extensions"]["proxy_protocol"]
+            text = json.dumps({"client": scope["client"], "vpce": info["header"].aws_vpce_id})
+            await send({"type": "websocket.send", "text": text})
+            await send({"type": "websocket.close"})
+            return
         info = scope.get("extensions", {}).get("proxy_protocol")
         header = info["header"] if info else None
         body = {
@@ -357,3 +365,32 @@ def test_untrusted_or_garbage_never_reaches_the_app(kind: str, tmp_path: Path) -
         bad_crc = bytearray(pp.build_v2(("192.0.2.1", 1), ("192.0.2.2", 2), crc32c=True))
         bad_crc[-1] ^= 1
         assert raw_exchange(port, bytes(bad_crc) + b"GET / HTTP/1.0\r\n\r\n") == b""
+
+
+def test_uvicorn_websocket_keeps_the_header(tmp_path: Path) -> None:
+    """A WebSocket upgraded from a proxied connection: uvicorn's WebSocket protocol gets the
+    same client and extension (websockets is optional for uvicorn: skipped without it)."""
+    pytest.importorskip("websockets")
+    with app_server("uvicorn-auto", tmp_path) as port:
+        header = pp.build_v2(("203.0.113.7", 51234), ("10.0.0.5", 443), aws_vpce_id="vpce-ws")
+        upgrade = (
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+            s.settimeout(TIMEOUT)
+            s.sendall(header + upgrade)
+            reply = b""
+            while b"\x88" not in reply.partition(b"\r\n\r\n")[2]:  # until the close frame
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+    assert reply.startswith(b"HTTP/1.1 101")
+    frame = reply.split(b"\r\n\r\n", 1)[1]
+    assert frame[0] == 0x81  # one unmasked text frame
+    length = frame[1]
+    assert json.loads(frame[2 : 2 + length]) == {
+        "client": ["203.0.113.7", 51234],
+        "vpce": "vpce-ws",
+    }
