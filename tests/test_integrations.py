@@ -9,12 +9,14 @@ package or HAProxy binary skips locally and fails when ``CI=true``.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import importlib.util
 import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -26,6 +28,7 @@ from typing import Any
 
 import proxyproto_rs as pp
 import pytest
+from proxyproto_rs import aio
 
 CI = os.environ.get("CI") == "true"
 TIMEOUT = 5.0
@@ -124,6 +127,8 @@ APP = textwrap.dedent(
             "crc32c": header.crc32c if header else None,
             "aws_vpce_id": header.aws_vpce_id if header else None,
             "loop": type(asyncio.get_running_loop()).__module__,
+            "scheme": scope.get("scheme"),
+            "authority": header.authority if header else None,
         }
         data = json.dumps(body).encode()
         await send({
@@ -134,16 +139,21 @@ APP = textwrap.dedent(
         await send({"type": "http.response.body", "body": data})
 
 
-    def main(kind, port):
+    def main(kind, port, tls_dir=None):
         if kind.startswith("uvicorn"):
+            import ssl
             import uvicorn
             from proxyproto_rs.integrations.uvicorn import http_protocol
 
+            context = None
+            if tls_dir:
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                context.load_cert_chain(f"{tls_dir}/cert.pem", f"{tls_dir}/key.pem")
             base = kind.split("-")[1]
             uvicorn.run(
                 app, host="127.0.0.1", port=port, log_level="warning",
                 loop="auto" if base == "auto" else "asyncio",
-                http=http_protocol(base, trusted=["127.0.0.1/32"], timeout=3),
+                http=http_protocol(base, trusted=["127.0.0.1/32"], timeout=3, ssl=context),
             )
         else:
             from hypercorn.config import Config
@@ -152,6 +162,9 @@ APP = textwrap.dedent(
             config = Config()
             config.bind = [f"127.0.0.1:{port}"]
             config.loglevel = "WARNING"
+            if tls_dir:
+                config.certfile = f"{tls_dir}/cert.pem"
+                config.keyfile = f"{tls_dir}/key.pem"
             main = serve(app, config, trusted=["127.0.0.1/32"], timeout=3)
             if kind.endswith("uvloop"):
                 import uvloop
@@ -161,7 +174,7 @@ APP = textwrap.dedent(
                 asyncio.run(main)
 
 
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), *sys.argv[3:])
     '''
 )
 
@@ -197,12 +210,14 @@ def _process(argv: list[str], port: int, workdir: Path, name: str) -> Iterator[P
 
 
 @contextmanager
-def app_server(kind: str, tmp_path: Path) -> Iterator[int]:
+def app_server(kind: str, tmp_path: Path, tls_dir: Path | None = None) -> Iterator[int]:
     _need_server(kind)
     script = tmp_path / "serve_app.py"
     script.write_text(APP)
     port = _free_port()
     argv = [sys.executable, str(script), kind, str(port)]
+    if tls_dir is not None:
+        argv.append(str(tls_dir))
     with _process(argv, port, tmp_path, kind):
         yield port
 
@@ -394,3 +409,43 @@ def test_uvicorn_websocket_keeps_the_header(tmp_path: Path) -> None:
         "client": ["203.0.113.7", 51234],
         "vpce": "vpce-ws",
     }
+
+
+@pytest.mark.parametrize("kind", ["uvicorn-auto", "hypercorn"])
+def test_tls_after_the_header(kind: str, tmp_path: Path) -> None:
+    """TLS passthrough: the header in clear, then the ClientHello (aiohttp#11252's case).
+    uvicorn gets the SSLContext through http_protocol(ssl=...), Hypercorn through its
+    config.certfile/keyfile."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        _missing("openssl CLI not found")
+    assert openssl is not None
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        cwd=tmp_path, check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    header = pp.build_v2(("203.0.113.7", 51234), ("10.0.0.5", 443), authority="example.com")
+
+    async def fetch(port: int) -> bytes:
+        context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        async with asyncio.timeout(TIMEOUT):
+            reader, writer = await aio.open_connection(
+                "127.0.0.1", port, header=header, ssl=context, server_hostname="127.0.0.1"
+            )
+            try:
+                writer.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                await writer.drain()
+                return await reader.read()
+            finally:
+                writer.close()
+
+    with app_server(kind, tmp_path, tmp_path) as port:
+        reply = asyncio.run(fetch(port))
+    assert reply.startswith(b"HTTP/1.1 200")
+    chunked = b"chunked" in reply.lower()  # uvicorn chunks, Hypercorn closes after the body
+    body = json.loads(_responses(reply)[0] if chunked else reply.split(b"\r\n\r\n", 1)[1])
+    assert body["client"] == ["203.0.113.7", 51234]
+    assert body["scheme"] == "https"
+    assert body["authority"] == "example.com"
