@@ -832,7 +832,9 @@ def test_check_our_aio_server_has_no_findings() -> None:
         code, cases, summary = _check_json("--target", f"127.0.0.1:{server.port}")
     finally:
         server.close()
-    bad = [c for c in cases if c["verdict"] != "ok"]
+    # Every built-in case exactly as expected; corpus cases (classified by parse(), which
+    # the aio server uses too) may at most warn, so a new corpus file cannot break this.
+    bad = [c for c in cases if c["verdict"] != "ok" and not c["name"].startswith("corpus:")]
     assert bad == []
     assert summary["findings"] == 0
     assert code == 0
