@@ -7,10 +7,12 @@ trusted sources only), 17/20/24 (LOCAL, UNSPEC and v1 UNKNOWN use the real endpo
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import random
 import socket
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +160,27 @@ def test_silent_client_closed_after_timeout(
     async def main() -> None:
         store: list[Recorder] = []
         factory = aio.wrap(recorder_factory(store), timeout=0.2)
-        server, port = await serve(factory)
+        outers: list[weakref.ref[asyncio.BaseProtocol]] = []
+
+        def tracked() -> asyncio.BaseProtocol:
+            outer = factory()
+            outers.append(weakref.ref(outer))
+            return outer
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(tracked, "127.0.0.1", 0)
         tasks_before = asyncio.all_tasks()
-        reader, writer = await connect(port)
+        reader, writer = await connect(port_of(server))
         assert await asyncio.wait_for(read_until_closed(reader), 10) == b""
         await close_writer(writer)
         assert store == []
         assert factory.pending == 0
         assert factory.stats.rejected == {"timeout": 1}
         assert asyncio.all_tasks() == tasks_before
+        await asyncio.sleep(0.05)  # let the server side run connection_lost
+        gc.collect()
+        assert len(outers) == 1
+        assert outers[0]() is None  # the protocol, its parser and buffer are gone
         await shutdown(server)
 
     run(main())

@@ -467,6 +467,7 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
     """
 
     __slots__ = (
+        "__weakref__",
         "_app",
         "_backlog",
         "_buf",
