@@ -50,6 +50,9 @@ from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import IncompleteHeaderError, ProxyProtocolError
 
 __all__ = [
+    "PolicyHook",
+    "TrustedSpec",
+    "Untrusted",
     "DatagramStats",
     "ProxiedDatagramTransport",
     "ProxiedSocket",
