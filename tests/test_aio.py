@@ -960,3 +960,60 @@ def test_timeout_ends_with_the_header(run: Runner[None]) -> None:
         await shutdown(server)
 
     run(main())
+
+
+class _StickyTransport(asyncio.Transport):
+    """A transport that keeps calling the protocol it started with, even after set_protocol
+    (as a hand-written or test transport may): the wrapper must still route every event."""
+
+    def __init__(self) -> None:
+        super().__init__({"peername": ("192.0.2.1", 1), "sockname": ("192.0.2.2", 2)})
+        self.protocol: Any = None
+        self.closed = False
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+
+def test_events_after_hand_over_reach_the_current_protocol(run: Runner[None]) -> None:
+    async def main() -> None:
+        store: list[Recorder] = []
+        outer = aio.wrap(recorder_factory(store, eof_result=True))()
+        transport = _StickyTransport()
+        outer.connection_made(transport)
+        assert isinstance(outer, asyncio.BufferedProtocol | asyncio.Protocol)
+        for chunk in (V2 + b"ab", b"cd"):
+            if isinstance(outer, asyncio.BufferedProtocol):
+                buf = outer.get_buffer(len(chunk))
+                buf[: len(chunk)] = chunk
+                outer.buffer_updated(len(chunk))
+            else:
+                outer.data_received(chunk)
+        assert transport.protocol is store[0]
+        assert outer.eof_received() is True
+        outer.connection_lost(None)
+        assert bytes(store[0].data) == b"abcd"
+        assert store[0].events == ["made", "data", "data", "eof", "lost"]
+
+    run(main())

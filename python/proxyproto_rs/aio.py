@@ -577,7 +577,7 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
             if self._backlog is not None:
                 self._eof_pending = True
                 return True
-            app = self._app
+            app = self._current()
             if isinstance(app, asyncio.Protocol | asyncio.BufferedProtocol):
                 return app.eof_received()
         return None
@@ -590,19 +590,33 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
         self._backlog = None
         if state == _SERVING:
             self._state = _CLOSED
-            app = self._app
+            app = self._current()
             if app is not None:
                 app.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        if self._state == _SERVING and self._app is not None:
+        app = self._current()
+        if self._state == _SERVING and app is not None:
             self._writing_paused = True
-            self._app.pause_writing()
+            app.pause_writing()
 
     def resume_writing(self) -> None:
-        if self._writing_paused and self._app is not None:
+        app = self._current()
+        if self._writing_paused and app is not None:
             self._writing_paused = False
-            self._app.resume_writing()
+            app.resume_writing()
+
+    def _current(self) -> asyncio.BaseProtocol | None:
+        """The protocol that gets the connection's events now.
+
+        After the hand-over the real transport calls it directly; we only see events when a
+        transport keeps calling the protocol it started with (or one already in flight).
+        """
+        if not self._handed_over:
+            return self._app
+        assert self._transport is not None
+        app: asyncio.BaseProtocol | None = self._transport.get_protocol()
+        return None if app is self else app
 
     def _on_timeout(self) -> None:
         if self._state == _HEADER:
@@ -706,7 +720,7 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
             if self._paused or self._state != _SERVING or transport.is_closing():
                 return
             data = self._backlog
-            app = self._app
+            app = self._current()
             if isinstance(app, asyncio.BufferedProtocol):
                 view = memoryview(data)
                 buf = memoryview(app.get_buffer(len(view))).cast("B")
@@ -725,7 +739,7 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
             return
         if self._eof_pending:
             self._eof_pending = False
-            app = self._app
+            app = self._current()
             keep_open = False
             if isinstance(app, asyncio.Protocol | asyncio.BufferedProtocol):
                 keep_open = bool(app.eof_received())
