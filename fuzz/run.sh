@@ -44,7 +44,12 @@ merge_corpus() {
     local out hashed=(-regex '.*/[0-9a-f]{40}')
     out="$(mktemp -d)"
     find "$dir" -maxdepth 1 -regextype posix-extended -type f ! "${hashed[@]}" -exec cp {} "$out/" \;
-    "$@" -set_cover_merge=1 -use_counters=0 "$out" "$dir" "$new" >>"logs/$t.merge.log" 2>&1
+    if ! "$@" -set_cover_merge=1 -use_counters=0 "$out" "$dir" "$new" \
+        >>"logs/$t.merge.log" 2>&1; then
+        echo "   merge failed (logs/$t.merge.log); new inputs left in $new"
+        rm -rf "$out"
+        return 1
+    fi
     find "$dir" -maxdepth 1 -regextype posix-extended -type f "${hashed[@]}" -delete
     find "$out" -maxdepth 1 -regextype posix-extended -type f "${hashed[@]}" -exec cp {} "$dir/" \;
     rm -rf "$out" "$new"
@@ -79,7 +84,7 @@ for t in "${targets[@]}"; do
     fi
     grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' "logs/$t.log" | tail -2 || true
     echo "   $status in $(( $(date +%s) - start ))s"
-    merge_corpus "corpus/$t" "$new" "${cmd[@]}"
+    merge_corpus "corpus/$t" "$new" "${cmd[@]}" || failed=1
     echo "   corpus/$t: $(find "corpus/$t" -type f | wc -l) files"
 done
 exit "$failed"

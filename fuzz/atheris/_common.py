@@ -35,7 +35,9 @@ if os.path.exists(_PRELOAD) and _PRELOAD not in os.environ.get("LD_PRELOAD", "")
 
 def main(test_one: Callable[[bytes], None], setup: Callable[[ModuleType], None]) -> None:
     """Start libFuzzer on *test_one*; *setup* receives the imported package first."""
-    atheris.Setup(sys.argv, test_one)
+    # libFuzzer's -merge re-runs argv[0] through sh: make that "python harness.py".
+    argv = [f"{sys.executable} {os.path.abspath(sys.argv[0])}", *sys.argv[1:]]
+    atheris.Setup(argv, test_one)
     with atheris.instrument_imports(include=["proxyproto_rs"]):
         import proxyproto_rs
         import proxyproto_rs.aio

@@ -19,8 +19,8 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use proxyproto_rs::header::unix_path;
 use proxyproto_rs::{
-    parse, tlv, v1, v2, Address, Addresses, BuildError, Command, Endpoints, Family, Options,
-    Protocol, Status,
+    parse, tlv, v1, v2, Address, Addresses, BuildError, Command, Endpoints, ErrorKind, Family,
+    Options, Protocol, Status,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -197,10 +197,24 @@ fuzz_target!(|input: Input| {
         Err(e) => panic!("finish: {e:?}"),
     };
     assert_eq!(out.len(), expected_len);
+    let with_addresses =
+        command == Command::Proxy && family != Family::Unspec && protocol != Protocol::Unspec;
     let header = match parse(&out, &strict) {
         Ok(Status::Complete { header, consumed }) => {
             assert_eq!(consumed, out.len());
             header
+        }
+        // Known, reported, pinned by tests/test_fuzz_corpus.py::
+        // test_fuzz_local_address_block_frames_as_bad_crc: without usable addresses, an
+        // address block that frames from byte 16 as a CRC32C TLV is read as one (D3's
+        // tie-break), and that CRC cannot verify. Skipped so the run can go on.
+        Err(e)
+            if e.kind == ErrorKind::ChecksumMismatch
+                && !with_addresses
+                && !input.crc
+                && e.offset < v2::PREFIX_LEN + family.address_block_len() =>
+        {
+            return;
         }
         other => panic!("built v2 header does not parse: {other:?}"),
     };
@@ -208,8 +222,6 @@ fuzz_target!(|input: Input| {
     assert_eq!(header.command(), command);
     assert_eq!(header.family(), family);
     assert_eq!(header.protocol(), protocol);
-    let with_addresses =
-        command == Command::Proxy && family != Family::Unspec && protocol != Protocol::Unspec;
     if with_addresses {
         match ends {
             Endpoints::Inet(s, d) => {
