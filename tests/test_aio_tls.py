@@ -259,3 +259,52 @@ def test_starttls_on_proxied_stream(contexts: tuple[ssl.SSLContext, ssl.SSLConte
         await server.wait_closed()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+class BufferedEcho(asyncio.BufferedProtocol):
+    def __init__(self) -> None:
+        self.buf = bytearray(5)
+        self.peer: Any = None
+        self.transport: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self.buf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.transport.write(bytes(self.buf[:nbytes]))
+
+
+def test_tls_buffered_protocol_inner(
+    run: Runner[None], contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    server_ctx, client_ctx = contexts
+
+    async def main() -> None:
+        store: list[BufferedEcho] = []
+
+        def factory() -> BufferedEcho:
+            store.append(BufferedEcho())
+            return store[-1]
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(aio.wrap(factory, ssl=server_ctx), "127.0.0.1", 0)
+        reader, writer = await aio.open_connection(
+            "127.0.0.1",
+            port_of(server),
+            header=build_v2(CLIENT, SERVICE),
+            ssl=client_ctx,
+            server_hostname="localhost",
+        )
+        payload = bytes(range(256)) * 64
+        writer.write(payload)
+        assert await asyncio.wait_for(reader.readexactly(len(payload)), 10) == payload
+        assert store[0].peer == CLIENT
+        await close_writer(writer)
+        server.close()
+        await server.wait_closed()
+
+    run(main())
