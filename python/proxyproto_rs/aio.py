@@ -565,8 +565,9 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
         trailing = parser.trailing_data
         self._parser = None
         self._buf = None
-        self._release()
-        if self._policy_allows(header):
+        self._pending = False
+        self._factory._waiting.pop(self, None)
+        if self._config.policy is None or self._policy_allows(header):
             self._start(header, trailing)
 
     def eof_received(self) -> bool | None:
@@ -705,7 +706,13 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
         app.connection_made(proxied)
         if trailing:
             self._backlog = trailing
-        self._flush()
+            self._flush()
+        elif not transport.is_closing():
+            # Nothing read past the header: hand over at once (the common case for
+            # server-speaks-first protocols and for TLS with a slow ClientHello).
+            self._handed_over = True
+            transport.set_protocol(app)
+            self._app = None
 
     def _queue(self, data: bytes) -> None:
         backlog = self._backlog
