@@ -62,37 +62,47 @@ impl Cursor<'_> {
         self.literal(b"\r\n", ErrorKind::V1Syntax)
     }
 
-    /// Dotted-quad IPv4 without leading zeros (rule 10), ending at the byte `end`.
-    fn ipv4(&mut self, end: u8) -> Step<Ipv4Addr> {
+    /// A decimal number of at most `max`, without leading zeros (rules 10, 12), at the
+    /// cursor. Leaves the cursor on the first byte after the digits (which must exist) and
+    /// returns the value; a non-digit first byte, a leading zero or a value over `max` is
+    /// `kind` at that byte.
+    fn number(&mut self, max: u32, kind: ErrorKind) -> Step<u32> {
         // The position lives in a local (a register) and is written back on every exit.
         let (buf, mut pos) = (self.buf, self.pos);
-        let mut octets = [0u8; 4];
-        let mut i = 0;
         let mut value: u32 = 0;
-        let mut digits = 0;
-        let stop = loop {
-            let Some(&b) = buf.get(pos) else { break Stop::Partial(self.min_total) };
-            if b.is_ascii_digit() {
-                value = value * 10 + u32::from(b - b'0');
-                // A leading zero, or over 255.
-                if (digits == 1 && value < 10) || value > 255 {
-                    break Stop::Error(ParseError::new(ErrorKind::V1Address, pos));
-                }
-                digits += 1;
-            } else if digits > 0 && i < 3 && b == b'.' {
-                octets[i] = value as u8;
-                (i, value, digits) = (i + 1, 0, 0);
-            } else if digits > 0 && i == 3 && b == end {
-                octets[3] = value as u8;
-                self.pos = pos;
-                return Ok(Ipv4Addr::from(octets));
-            } else {
-                break Stop::Error(ParseError::new(ErrorKind::V1Address, pos));
+        let result = loop {
+            let Some(&b) = buf.get(pos) else { break Err(Stop::Partial(self.min_total)) };
+            if !b.is_ascii_digit() {
+                break if pos > self.pos {
+                    Ok(value)
+                } else {
+                    Err(Stop::Error(ParseError::new(kind, pos)))
+                };
+            }
+            value = value * 10 + u32::from(b - b'0');
+            if (pos == self.pos + 1 && value < 10) || value > max {
+                break Err(Stop::Error(ParseError::new(kind, pos))); // a leading zero, or too large
             }
             pos += 1;
         };
         self.pos = pos;
-        Err(stop)
+        result
+    }
+
+    /// Dotted-quad IPv4 without leading zeros (rule 10), ending at the byte `end`.
+    fn ipv4(&mut self, end: u8) -> Step<Ipv4Addr> {
+        let mut octets = [0u8; 4];
+        for (i, octet) in octets.iter_mut().enumerate() {
+            *octet = self.number(255, ErrorKind::V1Address)? as u8;
+            let sep = if i < 3 { b'.' } else { end };
+            if self.peek()? != sep {
+                return self.fail(ErrorKind::V1Address);
+            }
+            if i < 3 {
+                self.pos += 1;
+            }
+        }
+        Ok(Ipv4Addr::from(octets))
     }
 
     /// IPv6 text (rule 11, D6), ending at the byte `end`: hex groups of at most 4 digits, at
@@ -205,31 +215,12 @@ impl Cursor<'_> {
 
     /// Decimal port 0-65535 without leading zeros (rule 12), ending at the byte `end`.
     fn port(&mut self, end: u8) -> Step<u16> {
-        let (buf, mut pos) = (self.buf, self.pos);
-        let mut value: u32 = 0;
-        let mut digits = 0;
-        let stop = loop {
-            let Some(&b) = buf.get(pos) else { break Stop::Partial(self.min_total) };
-            if b.is_ascii_digit() {
-                value = value * 10 + u32::from(b - b'0');
-                // A leading zero, or over 65535.
-                if (digits == 1 && value < 10) || value > 65535 {
-                    break Stop::Error(ParseError::new(ErrorKind::V1Port, pos));
-                }
-                digits += 1;
-            } else if digits > 0 && b == end {
-                self.pos = pos;
-                return Ok(value as u16);
-            } else if digits > 0 && matches!(b, b' ' | b'\r' | b'\n') {
-                // A delimiter, but not this one.
-                break Stop::Error(ParseError::new(ErrorKind::V1Syntax, pos));
-            } else {
-                break Stop::Error(ParseError::new(ErrorKind::V1Port, pos));
-            }
-            pos += 1;
-        };
-        self.pos = pos;
-        Err(stop)
+        let port = self.number(65535, ErrorKind::V1Port)? as u16;
+        match self.peek()? {
+            b if b == end => Ok(port),
+            b' ' | b'\r' | b'\n' => self.fail(ErrorKind::V1Syntax), // a delimiter, not this one
+            _ => self.fail(ErrorKind::V1Port),
+        }
     }
 
     /// `SP src SP dst SP sport SP dport CRLF` after the protocol token.
