@@ -106,16 +106,26 @@ def backend(pki: Any) -> Iterator[dict[str, Any]]:
     yield info
 
     async def stop() -> None:
+        # HAProxy is already stopped (the haproxy fixture ends first): let the loop see its
+        # connections close, then end whatever is left, so nothing leaks into later tests.
         for server in info["servers"]:
             server.close()
             await server.wait_closed()
+        await asyncio.sleep(0.2)
+        current = asyncio.current_task()
+        leftovers = [t for t in asyncio.all_tasks() if t is not current]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
 
     runner.call(stop())
     runner.close()
 
 
 @pytest.fixture(scope="module")
-def haproxy(start_haproxy: Any, pki: Any, peers: Any, backend: dict[str, Any]) -> dict[str, int]:
+def haproxy(
+    start_haproxy: Any, pki: Any, peers: Any, backend: dict[str, Any]
+) -> Iterator[dict[str, int]]:
     ports = {name: peers.free_port() for name in ("v1", "v2tls", "pass", "unused")}
     tls_bind = f"ssl crt {pki.server_pem} ca-file {pki.ca_crt} verify optional"
     v2_options = "proxy-v2-options ssl,cert-cn,authority,crc32c"
@@ -152,8 +162,9 @@ backend be_check
     mode tcp
     server app 127.0.0.1:{backend["health"]} send-proxy-v2 check check-send-proxy inter 100ms
 """
-    start_haproxy(body, list(ports.values()))
-    return ports
+    daemon = start_haproxy(body, list(ports.values()))
+    yield ports
+    daemon.stop()  # before the backend's loop stops, so no proxied connection is left open
 
 
 def _seen(reply: bytes) -> dict[str, Any]:
