@@ -222,4 +222,7 @@ def test_health_checks_served_with_socket_addresses(
     assert command == Command.LOCAL
     assert peer[:2] == real_peer
     assert sock[:2] == real_sock == ("127.0.0.1", backend["health"])
-    assert backend["health_factory"].stats.rejected == {}
+    assert all(c == Command.LOCAL for c, _, _, _ in HealthRecorder.seen)
+    # A check may be closed by HAProxy before its header is written (connect-only check under
+    # load): that is an "eof" refusal, never a bad header.
+    assert set(backend["health_factory"].stats.rejected) <= {"eof"}
