@@ -42,16 +42,15 @@ __all__ = [
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 MAX_V1_SIZE = 107
 
-_V2_FIXED = struct.Struct("!12sBBH")
 _V4_BLOCK = struct.Struct("!4s4sHH")
 _V6_BLOCK = struct.Struct("!16s16sHH")
 _TLV_HEAD = struct.Struct("!BH")
 _U32 = struct.Struct("!I")
 _SSL_HEAD = struct.Struct("!BI")
 _new = tuple.__new__
-
-# (family, protocol) nibbles -> address block length (PROXY command).
-_BLOCK_LEN = {1: 12, 2: 36, 3: 216}
+# Shared by every header without TLVs (never mutated): no per-header allocation.
+_EMPTY: dict = {}
+_NO_TLVS = ((), _EMPTY)
 
 TYPE_ALPN = 0x01
 TYPE_AUTHORITY = 0x02
@@ -103,7 +102,8 @@ crc32c = _make_crc32c()
 class Header(tuple):
     """A parsed header (a tuple subclass: cheapest object to build in pure Python).
 
-    Addresses are decoded eagerly; ``tlvs`` is a list of (type, value) pairs in wire order.
+    Addresses are decoded eagerly; ``tlvs`` is a list of (type, value) pairs in wire order;
+    item 9 maps each TLV type to its first value, for O(1) typed accessors.
     """
 
     __slots__ = ()
@@ -124,70 +124,62 @@ class Header(tuple):
             f"source={self.source!r}, destination={self.destination!r}, length={self.length})"
         )
 
-    def _find(self, tlv_type):
-        for t, v in self.tlvs:
-            if t == tlv_type:
-                return v
-        return None
-
     @property
     def alpn(self):
-        return self._find(TYPE_ALPN)
+        return self[9].get(TYPE_ALPN)
 
     @property
     def authority(self):
-        v = self._find(TYPE_AUTHORITY)
+        v = self[9].get(TYPE_AUTHORITY)
         return None if v is None else v.decode("utf-8")
 
     @property
     def crc32c(self):
-        v = self._find(TYPE_CRC32C)
+        v = self[9].get(TYPE_CRC32C)
         return None if v is None else int.from_bytes(v, "big")
 
     @property
     def unique_id(self):
-        return self._find(TYPE_UNIQUE_ID)
+        return self[9].get(TYPE_UNIQUE_ID)
 
     @property
     def netns(self):
-        v = self._find(TYPE_NETNS)
+        v = self[9].get(TYPE_NETNS)
         return None if v is None else v.decode("ascii")
 
     @property
     def ssl(self):
-        v = self._find(TYPE_SSL)
+        v = self[9].get(TYPE_SSL)
         return None if v is None else SslInfo(v)
 
     @property
     def aws_vpce_id(self):
-        for t, v in self.tlvs:
-            if t == TYPE_AWS and v[:1] == b"\x01":
-                return v[1:].decode("ascii")
+        v = self[9].get(TYPE_AWS)
+        if v is not None and v[:1] == b"\x01":
+            return v[1:].decode("ascii")
         return None
 
 
 class SslInfo:
     """The SSL TLV: client flags, verify, and sub-TLVs as a list of (type, value)."""
 
-    __slots__ = ("client", "tlvs", "verify")
+    __slots__ = ("_first", "client", "tlvs", "verify")
 
     def __init__(self, value):
-        self.client, self.verify = _SSL_HEAD.unpack_from(value)
-        self.tlvs = _walk_tlvs(value, 5, len(value))
-
-    def _sub(self, sub_type):
-        for t, v in self.tlvs:
-            if t == sub_type:
-                return v.decode("utf-8")
-        return None
+        self.client = value[0]
+        self.verify = int.from_bytes(value[1:5], "big")
+        self.tlvs = tlvs = _walk_tlvs(value, 5, len(value))
+        self._first = dict(reversed(tlvs))
 
     @property
     def version(self):
-        return self._sub(SUBTYPE_SSL_VERSION)
+        v = self._first.get(SUBTYPE_SSL_VERSION)
+        return None if v is None else v.decode("ascii")
 
     @property
     def cn(self):
-        return self._sub(SUBTYPE_SSL_CN)
+        v = self._first.get(SUBTYPE_SSL_CN)
+        return None if v is None else v.decode("utf-8")
 
 
 def _walk_tlvs(data, pos, end):
@@ -208,9 +200,13 @@ def _walk_tlvs(data, pos, end):
 
 
 def _read_tlvs(data, pos, end, verify_checksum):
-    """Walk, validate and (optionally) checksum the header's TLVs in one pass."""
+    """Walk, validate and (optionally) checksum the header's TLVs in one pass.
+
+    Returns the TLV list and a dict of the first value of each type (O(1) typed accessors).
+    """
     out = []
     append = out.append
+    first = {}
     while pos < end:
         if pos + 3 > end:
             raise InvalidHeaderError("TLV header crosses the end of the header")
@@ -222,6 +218,8 @@ def _read_tlvs(data, pos, end, verify_checksum):
             raise InvalidHeaderError("TLV value crosses the end of the header")
         v = data[pos:stop]
         append((t, v))
+        if t not in first:
+            first[t] = v
         pos = stop
         if t < 0x03 or t > 0x20:
             continue
@@ -237,10 +235,16 @@ def _read_tlvs(data, pos, end, verify_checksum):
         elif t == TYPE_SSL:
             if n < 5:
                 raise InvalidHeaderError("SSL TLV shorter than 5 bytes")
-            _walk_tlvs(v, 5, n)
+            sub = pos - n + 5  # the sub-TLVs must frame exactly inside the value
+            while sub < stop:
+                if sub + 3 > stop:
+                    raise InvalidHeaderError("SSL sub-TLV header crosses the end")
+                sub += 3 + (data[sub + 1] << 8 | data[sub + 2])
+            if sub != stop:
+                raise InvalidHeaderError("SSL sub-TLV value crosses the end")
         elif t == TYPE_UNIQUE_ID and n > 128:
             raise InvalidHeaderError("UNIQUE_ID over 128 bytes")
-    return out
+    return out, first
 
 
 def _port(text):
@@ -287,62 +291,23 @@ def _parse_v1(data):
             raise InvalidHeaderError("bad IPv6 address") from None
         fam = 2
     elif proto == "UNKNOWN":
-        return _new(Header, (1, 1, 0, 0, None, None, end + 2, [], data[: end + 2]))
+        return _new(Header, (1, 1, 0, 0, None, None, end + 2, (), data[: end + 2], _EMPTY))
     else:
         raise InvalidHeaderError("bad v1 protocol")
     return _new(
         Header,
-        (1, 1, fam, 1, (src, _port(sport)), (dst, _port(dport)), end + 2, [], data[: end + 2]),
-    )
-
-
-def _parse_v2(data, verify_checksum, max_size):
-    if len(data) < 16:
-        raise IncompleteHeaderError("v2 fixed part not finished")
-    sig, ver_cmd, fam_proto, length = _V2_FIXED.unpack_from(data)
-    if sig != V2_SIGNATURE:
-        raise InvalidHeaderError("bad v2 signature")
-    if ver_cmd >> 4 != 2:
-        raise InvalidHeaderError("bad version")
-    command = ver_cmd & 0x0F
-    family = fam_proto >> 4
-    protocol = fam_proto & 0x0F
-    if command > 1:
-        raise InvalidHeaderError("bad command")
-    total = 16 + length
-    if total > max_size:
-        raise InvalidHeaderError("header too large")
-    if len(data) < total:
-        raise IncompleteHeaderError("v2 header not finished")
-    source = destination = None
-    if command == 1:
-        if family > 3 or protocol > 2:
-            raise InvalidHeaderError("bad family or protocol")
-        if family == 0 or protocol == 0:
-            tlv_start = total  # addresses unusable, nothing to read
-        else:
-            block = _BLOCK_LEN[family]
-            if length < block:
-                raise InvalidHeaderError("address block too short")
-            tlv_start = 16 + block
-            if family == 1:
-                s, d, sp, dp = _V4_BLOCK.unpack_from(data, 16)
-                source = (inet_ntop(AF_INET, s), sp)
-                destination = (inet_ntop(AF_INET, d), dp)
-            elif family == 2:
-                s, d, sp, dp = _V6_BLOCK.unpack_from(data, 16)
-                source = (inet_ntop(AF_INET6, s), sp)
-                destination = (inet_ntop(AF_INET6, d), dp)
-            else:
-                source = _unix_path(data[16:124])
-                destination = _unix_path(data[124:232])
-    else:
-        # LOCAL: addresses ignored; TLVs after the family's block if they frame, else at 16.
-        family = protocol = 0
-        tlv_start = 16
-    tlvs = _read_tlvs(data, tlv_start, total, verify_checksum) if tlv_start < total else []
-    return _new(
-        Header, (2, command, family, protocol, source, destination, total, tlvs, data[:total])
+        (
+            1,
+            1,
+            fam,
+            1,
+            (src, _port(sport)),
+            (dst, _port(dport)),
+            end + 2,
+            (),
+            data[: end + 2],
+            _EMPTY,
+        ),
     )
 
 
@@ -353,15 +318,74 @@ def _unix_path(raw):
 
 
 def parse(data, *, verify_checksum=True, max_size=4096):
-    """Parse one header at the start of ``data`` (bytes); payload after it is left alone."""
-    if data[:12] == V2_SIGNATURE:
-        return _parse_v2(data, verify_checksum, max_size)
-    if data[:6] == b"PROXY ":
-        return _parse_v1(data)
+    """Parse one header at the start of ``data`` (bytes); payload after it is left alone.
+
+    The v2 path is inline (one Python call per header) and reads the fixed part by indexing,
+    which is cheaper than a Struct call for four small fields.
+    """
+    if not data or data[0] != 0x0D:
+        if data[:6] == b"PROXY ":
+            return _parse_v1(data)
+        n = len(data)
+        if n < 6 and data == b"PROXY "[:n]:
+            raise IncompleteHeaderError("not enough bytes to tell")
+        raise InvalidHeaderError("not a PROXY header")
     n = len(data)
-    if n < 12 and (data == V2_SIGNATURE[:n] or (n < 6 and data == b"PROXY "[:n])):
-        raise IncompleteHeaderError("not enough bytes to tell")
-    raise InvalidHeaderError("not a PROXY header")
+    if data[:12] != V2_SIGNATURE:
+        if n < 12 and data == V2_SIGNATURE[:n]:
+            raise IncompleteHeaderError("not enough bytes to tell")
+        raise InvalidHeaderError("bad v2 signature")
+    if n < 16:
+        raise IncompleteHeaderError("v2 fixed part not finished")
+    ver_cmd = data[12]
+    fam_proto = data[13]
+    total = 16 + (data[14] << 8 | data[15])
+    if ver_cmd != 0x21 and ver_cmd != 0x20:
+        raise InvalidHeaderError("bad version or command")
+    if total > max_size:
+        raise InvalidHeaderError("header too large")
+    if n < total:
+        raise IncompleteHeaderError("v2 header not finished")
+    family = fam_proto >> 4
+    protocol = fam_proto & 0x0F
+    source = destination = None
+    if ver_cmd == 0x21:
+        if family > 3 or protocol > 2:
+            raise InvalidHeaderError("bad family or protocol")
+        if family == 1 and protocol:
+            if total < 28:
+                raise InvalidHeaderError("address block too short")
+            s, d, sp, dp = _V4_BLOCK.unpack_from(data, 16)
+            source = (inet_ntop(AF_INET, s), sp)
+            destination = (inet_ntop(AF_INET, d), dp)
+            tlv_start = 28
+        elif family == 2 and protocol:
+            if total < 52:
+                raise InvalidHeaderError("address block too short")
+            s, d, sp, dp = _V6_BLOCK.unpack_from(data, 16)
+            source = (inet_ntop(AF_INET6, s), sp)
+            destination = (inet_ntop(AF_INET6, d), dp)
+            tlv_start = 52
+        elif family == 3 and protocol:
+            if total < 232:
+                raise InvalidHeaderError("address block too short")
+            source = _unix_path(data[16:124])
+            destination = _unix_path(data[124:232])
+            tlv_start = 232
+        else:
+            tlv_start = total  # UNSPEC: addresses unusable, nothing to read
+    else:
+        # LOCAL: addresses ignored; TLVs read from byte 16 (what HAProxy does).
+        family = protocol = 0
+        tlv_start = 16
+    if tlv_start < total:
+        tlvs, first = _read_tlvs(data, tlv_start, total, verify_checksum)
+    else:
+        tlvs, first = _NO_TLVS
+    return _new(
+        Header,
+        (2, ver_cmd & 1, family, protocol, source, destination, total, tlvs, data[:total], first),
+    )
 
 
 class Parser:
