@@ -171,6 +171,14 @@ impl<'a> Header<'a> {
         fits.then_some(Self { bytes, layout })
     }
 
+    /// Joins bytes and the layout a successful parse of exactly those bytes gave, without
+    /// [`Header::from_parts`]'s check. Accessors never panic even if they do not fit (they
+    /// read through bounds-checked `get`), they would only give wrong answers.
+    #[must_use]
+    pub const fn from_parsed(bytes: &'a [u8], layout: Layout) -> Self {
+        Self { bytes, layout }
+    }
+
     /// The header's bytes exactly as received.
     #[must_use]
     pub const fn as_bytes(&self) -> &'a [u8] {

@@ -118,13 +118,22 @@ fn build_error(py: Python<'_>, e: &BuildError) -> PyErr {
     build_error_with(py, e.kind(), &e.to_string())
 }
 
+/// The members of one of the `IntEnum`s in `proxyproto_rs._enums`, by value, fetched once: calling
+/// the enum class on every read cost about 1 us.
 fn enum_member<'py>(
     py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyType>>,
+    cell: &'static PyOnceLock<Vec<Py<PyAny>>>,
     name: &str,
     value: u8,
 ) -> PyResult<Bound<'py, PyAny>> {
-    cell.import(py, "proxyproto_rs._enums", name)?.call1((value,))
+    let members = cell.get_or_try_init(py, || -> PyResult<_> {
+        let class = py.import("proxyproto_rs._enums")?.getattr(name)?;
+        (0..4u8).map_while(|v| class.call1((v,)).ok()).map(|m| Ok(m.unbind())).collect()
+    })?;
+    match members.get(usize::from(value)) {
+        Some(m) => Ok(m.bind(py).clone()),
+        None => Err(PyValueError::new_err(format!("no {name} member for {value}"))),
+    }
 }
 
 fn options(
@@ -534,8 +543,8 @@ pub struct PyHeader {
 
 impl PyHeader {
     fn view(&self) -> Header<'_> {
-        // `raw` and `layout` come from one successful parse; `from_parts` re-checks they fit.
-        Header::from_parts(&self.raw, self.layout).unwrap_or_else(|| unreachable!())
+        // `raw` and `layout` come from one successful parse, so they fit without re-checking.
+        Header::from_parsed(&self.raw, self.layout)
     }
 
     fn tlv_value(&self, kind: u8) -> Option<&[u8]> {
@@ -571,19 +580,19 @@ impl PyHeader {
 
     #[getter]
     fn command<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        static COMMAND: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static COMMAND: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &COMMAND, "Command", self.layout.command as u8)
     }
 
     #[getter]
     fn family<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        static FAMILY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static FAMILY: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &FAMILY, "Family", self.layout.family as u8)
     }
 
     #[getter]
     fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        static PROTOCOL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static PROTOCOL: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &PROTOCOL, "Protocol", self.layout.protocol as u8)
     }
 
