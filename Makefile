@@ -27,3 +27,13 @@ lint: ## fmt, clippy (with and without the python feature), ruff, mypy, stubtest
 .PHONY: fuzz
 fuzz: ## run every fuzz target FUZZ_TIME s (default 60) and merge new coverage into fuzz/corpus
 	fuzz/run.sh -t $(or $(FUZZ_TIME),60)
+
+.PHONY: bench
+bench: ## side-by-side benchmarks against the peers (pip install '.[bench]' first)
+	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/bench_aio.py
+
+.PHONY: ci
+ci: ## what CI runs: install everything, lint, fuzz smoke, the whole test suite
+	bash .ci/run
