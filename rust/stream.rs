@@ -77,8 +77,7 @@ impl Parser {
             return match parse_layout(data, &self.opts) {
                 Ok(Status::Complete { header, consumed }) => {
                     self.state = State::Done(header);
-                    let header = Header::from_parts(&data[..consumed], header)
-                        .ok_or(ParseError::new(crate::ErrorKind::NotProxyProtocol, 0))?;
+                    let header = Header::from_parsed(&data[..consumed], header);
                     Ok(Fed::Complete { header, used: consumed })
                 }
                 Ok(Status::Partial { needed }) => {
@@ -100,8 +99,7 @@ impl Parser {
             Ok(Status::Complete { header, consumed }) => {
                 self.buf.truncate(consumed);
                 self.state = State::Done(header);
-                let header = Header::from_parts(&self.buf, header)
-                    .ok_or(ParseError::new(crate::ErrorKind::NotProxyProtocol, 0))?;
+                let header = Header::from_parsed(&self.buf, header);
                 Ok(Fed::Complete { header, used: consumed - before })
             }
             Ok(Status::Partial { needed }) => Ok(self.reading(needed)),
