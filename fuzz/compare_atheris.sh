@@ -23,13 +23,15 @@ for kind in sancov plain; do
     mkdir -p "$work/$kind"
     "$venv/bin/python" "atheris/$h.py" -max_total_time="$secs" -max_len=4096 \
         -print_final_stats=1 "$work/$kind" >"$work/$kind.log" 2>&1 || true
-    during="$(grep -E '^#[0-9]+ +DONE' "$work/$kind.log" | grep -o 'cov: [0-9]*' | tail -1)"
-    runs="$(grep -o 'number_of_executed_units: [0-9]*' "$work/$kind.log" | grep -o '[0-9]*$')"
-    "$FUZZ_VENV/bin/python" "atheris/$h.py" -runs=0 "$work/$kind" >"$work/$kind.replay.log" 2>&1
-    replay="$(grep -E 'INITED|DONE' "$work/$kind.replay.log" | grep -o 'cov: [0-9]*' | tail -1)"
+    during="$(grep -E 'DONE' "$work/$kind.log" | grep -o 'cov: [0-9]*' | tail -1 || true)"
+    runs="$(grep -oE '^#[0-9]+' "$work/$kind.log" | tail -1 || true)"
+    "$FUZZ_VENV/bin/python" "atheris/$h.py" -runs=0 "$work/$kind" >"$work/$kind.replay.log" 2>&1 \
+        || true
+    replay="$(grep -E 'INITED|DONE' "$work/$kind.replay.log" | grep -o 'cov: [0-9]*' | tail -1 \
+        || true)"
     funcs="$(grep -c 'NEW_FUNC.*proxyproto_rs\|NEW_FUNC.*pyo3' "$work/$kind.log" || true)"
-    echo "$h $kind: ${secs}s, $runs runs, $(find "$work/$kind" -type f | wc -l) inputs;" \
+    echo "$h $kind: ${secs}s, ${runs#\#} runs, $(find "$work/$kind" -type f | wc -l) inputs;" \
         "during the run $during; corpus replayed on the instrumented build $replay;" \
         "new Rust functions reported: $funcs"
 done
-rm -rf "$work"
+echo "logs: $work"

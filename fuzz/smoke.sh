@@ -36,9 +36,10 @@ if "$PY" -c "import proxyproto_rs" >/dev/null 2>&1; then
         rm -rf "$smoke_venv"
         "$PY" -m venv --system-site-packages "$smoke_venv"
     fi
-    if ! "$smoke_venv/bin/python" -c "import atheris" >/dev/null 2>&1; then
+    # -P: from fuzz/, the harness folder atheris/ would pass for the package.
+    if ! "$smoke_venv/bin/python" -P -c "import atheris" >/dev/null 2>&1; then
         "$smoke_venv/bin/pip" install --quiet --disable-pip-version-check atheris
-        "$smoke_venv/bin/python" -c "import atheris"  # fail here, loudly, if it did not work
+        "$smoke_venv/bin/python" -P -c "import atheris"  # fail here, loudly, if it did not work
     fi
     py="$smoke_venv/bin/python"
 else

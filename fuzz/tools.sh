@@ -32,7 +32,7 @@ ensure_venv() {
         rm -rf "$venv"
         "$PY" -m venv "$venv" || return 1
     fi
-    if ! "$venv/bin/python" -c "import atheris, maturin" >/dev/null 2>&1; then
+    if ! "$venv/bin/python" -P -c "import atheris, maturin" >/dev/null 2>&1; then
         "$venv/bin/pip" install --quiet --disable-pip-version-check atheris maturin || return 1
     fi
 }
