@@ -1017,3 +1017,33 @@ def test_events_after_hand_over_reach_the_current_protocol(run: Runner[None]) ->
         assert store[0].events == ["made", "data", "data", "eof", "lost"]
 
     run(main())
+
+
+def test_start_server_passes_parser_options() -> None:
+    """start_server takes wrap()'s parser options: allow_v1=False refuses a v1 line and still
+    serves a v2 header (SPEC rule 1: a v2 receiver need not accept text)."""
+
+    async def main() -> list[object]:
+        seen: list[object] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("peername"))
+            writer.close()
+
+        server = await aio.start_server(handle, "127.0.0.1", 0, allow_v1=False)
+        port = server.sockets[0].getsockname()[1]
+        for header in (
+            build_v1(("192.0.2.1", 5), ("192.0.2.2", 6)),
+            build_v2(("192.0.2.3", 7), ("192.0.2.4", 8)),
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(header + b"x")
+            await writer.drain()
+            await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return seen
+
+    assert asyncio.run(main()) == [("192.0.2.3", 7)]

@@ -827,6 +827,9 @@ async def start_server(
     ssl: _ssl.SSLContext | None = None,
     policy: PolicyHook | None = None,
     ssl_handshake_timeout: float | None = None,
+    allow_v1: bool = True,
+    allow_v2: bool = True,
+    verify_checksum: bool = True,
     limit: int = _STREAM_LIMIT,
     **kwargs: Any,
 ) -> asyncio.Server:
@@ -848,6 +851,9 @@ async def start_server(
         ssl=ssl,
         policy=policy,
         ssl_handshake_timeout=ssl_handshake_timeout,
+        allow_v1=allow_v1,
+        allow_v2=allow_v2,
+        verify_checksum=verify_checksum,
     )
     loop = asyncio.get_running_loop()
     return await loop.create_server(factory, host, cast(int, port), **kwargs)
@@ -865,6 +871,9 @@ async def start_unix_server(
     ssl: _ssl.SSLContext | None = None,
     policy: PolicyHook | None = None,
     ssl_handshake_timeout: float | None = None,
+    allow_v1: bool = True,
+    allow_v2: bool = True,
+    verify_checksum: bool = True,
     limit: int = _STREAM_LIMIT,
     **kwargs: Any,
 ) -> asyncio.Server:
@@ -879,6 +888,9 @@ async def start_unix_server(
         ssl=ssl,
         policy=policy,
         ssl_handshake_timeout=ssl_handshake_timeout,
+        allow_v1=allow_v1,
+        allow_v2=allow_v2,
+        verify_checksum=verify_checksum,
     )
     loop = asyncio.get_running_loop()
     return await loop.create_unix_server(factory, path, **kwargs)
