@@ -91,6 +91,15 @@ impl Cursor<'_> {
 
     /// Dotted-quad IPv4 without leading zeros (rule 10), ending at the byte `end`.
     fn ipv4(&mut self, end: u8) -> Step<Ipv4Addr> {
+        if let Some((addr, len)) = self.buf.get(self.pos..).and_then(|s| ipv4_fast(s, end)) {
+            self.pos += len;
+            return Ok(addr);
+        }
+        self.ipv4_by_byte(end)
+    }
+
+    /// [`Cursor::ipv4`] one byte at a time: partial input, errors and their offsets.
+    fn ipv4_by_byte(&mut self, end: u8) -> Step<Ipv4Addr> {
         let mut octets = [0u8; 4];
         for (i, octet) in octets.iter_mut().enumerate() {
             *octet = self.number(255, ErrorKind::V1Address)? as u8;
@@ -254,6 +263,37 @@ impl Cursor<'_> {
             }
         }
     }
+}
+
+/// The common case of [`Cursor::ipv4`]: a whole, valid address followed by `end`, read in
+/// one straight pass (about a third of the instructions of the byte-by-byte reader, which
+/// is kept for everything else: an unfinished or invalid address, and the error offsets).
+/// Accepts only what the slow reader accepts, with the same value (tested).
+fn ipv4_fast(s: &[u8], end: u8) -> Option<(Ipv4Addr, usize)> {
+    let digit = |i: usize| s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9);
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        let mut v = u32::from(digit(i)?);
+        i += 1;
+        if let Some(d) = digit(i) {
+            if v == 0 {
+                return None; // leading zero
+            }
+            v = v * 10 + u32::from(d);
+            i += 1;
+            if let Some(d) = digit(i) {
+                v = v * 10 + u32::from(d);
+                i += 1;
+            }
+        }
+        *octet = u8::try_from(v).ok()?;
+        if *s.get(i)? != if k < 3 { b'.' } else { end } {
+            return None;
+        }
+        i += usize::from(k < 3);
+    }
+    Some((Ipv4Addr::from(octets), i))
 }
 
 /// Reads IPv4 dotted-quad text with the v1 rules (rule 10: no leading zeros), e.g. for the
@@ -548,6 +588,36 @@ mod tests {
                 _ => None,
             };
             assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(&text));
+        }
+    }
+
+    /// The fast IPv4 reader accepts only what the byte-by-byte one accepts, with the same
+    /// value and length, on random and mutated dotted quads.
+    #[test]
+    fn rule10_fast_ipv4_agrees_with_the_cursor() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"0123456789. x";
+        for _ in 0..50_000 {
+            let mut text =
+                format!("{}.{}.{}.{} ", next() % 300, next() % 256, next() % 256, next() % 1000)
+                    .into_bytes();
+            for _ in 0..(next() % 3) {
+                let i = (next() as usize) % text.len();
+                text[i] = alphabet[(next() as usize) % alphabet.len()];
+            }
+            let cut = (next() as usize) % (text.len() + 1);
+            let text = &text[..if next() % 4 == 0 { cut } else { text.len() }];
+            if let Some((addr, len)) = ipv4_fast(text, b' ') {
+                let mut c = Cursor { buf: text, pos: 0, min_total: 0 };
+                let slow = c.ipv4_by_byte(b' ').ok();
+                assert_eq!((slow, c.pos), (Some(addr), len), "{:?}", String::from_utf8_lossy(text));
+            }
         }
     }
 
