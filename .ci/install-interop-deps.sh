@@ -45,6 +45,8 @@ else
         "${missing[@]}"
 fi
 
-haproxy -v | head -n 1
+# sed reads all of haproxy's output: `head` would exit early, and under pipefail the SIGPIPE
+# haproxy then gets fails the script (exit 141 in CI).
+haproxy -v | sed -n 1p
 nginx -v 2>&1
 openssl version
