@@ -8,8 +8,10 @@ codec for any bytes.
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
 import re
+from typing import Any
 
 import proxyproto_rs as pp
 import pytest
@@ -139,3 +141,67 @@ def test_non_contiguous_buffer() -> None:
     except (TypeError, ValueError, BufferError):
         return
     assert h.to_bytes() == data
+
+
+# parse() is a hand-written fast-call entry (rust/python.rs `parse_entry`): it takes the usual
+# calls itself and hands every unusual one to a PyO3-checked twin. Both must behave as one
+# function with the signature of the stubs.
+V2 = pp.build_v2(("192.0.2.1", 56324), ("198.51.100.2", 443))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"allow_v1": False},
+        {"allow_v2": True, "verify_checksum": False},
+        {"max_size": 28, "haproxy_limits": True},
+        {"haproxy_limits": False, "max_size": 65551, "allow_v1": True, "allow_v2": True},
+    ],
+)
+def test_parse_keywords_are_taken(kwargs: dict[str, Any]) -> None:
+    for data in (V2, bytearray(V2), memoryview(V2 + b"payload")):
+        h = pp.parse(data, **kwargs)
+        assert (h.source, h.length) == (("192.0.2.1", 56324), 28)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "cls", "message"),
+    [
+        ((V2,), {"max_size": 27}, pp.HeaderTooLargeError, "larger than max_size"),
+        ((V2,), {"allow_v2": False}, pp.InvalidHeaderError, "version not allowed"),
+        ((V2,), {"max_size": 15}, ValueError, "max_size must be between 16 and 65551"),
+        ((V2,), {"max_size": 2**80}, ValueError, "max_size must be between"),
+        ((V2,), {"allow_v1": False, "allow_v2": False}, ValueError, "cannot both be False"),
+        ((V2,), {"allow_v1": 1}, TypeError, "bool"),
+        ((V2,), {"max_size": "28"}, TypeError, "integer"),
+        ((V2,), {"max_sise": 28}, TypeError, "unexpected keyword argument 'max_sise'"),
+        ((V2, True), {}, TypeError, "positional"),
+        ((), {}, TypeError, "missing 1 required positional argument: 'data'"),
+        ((), {"data": V2}, TypeError, "positional-only"),
+        ((V2[:20],), {}, pp.IncompleteHeaderError, "incomplete"),
+    ],
+)
+def test_parse_argument_errors(
+    args: tuple[Any, ...], kwargs: dict[str, Any], cls: type[Exception], message: str
+) -> None:
+    with pytest.raises(cls, match=message):
+        pp.parse(*args, **kwargs)
+
+
+def test_parse_is_a_normal_builtin() -> None:
+    """Introspection, pickling and the docstring work as for any C function."""
+    sig = inspect.signature(pp.parse)
+    assert list(sig.parameters) == [
+        "data",
+        "allow_v1",
+        "allow_v2",
+        "verify_checksum",
+        "max_size",
+        "haproxy_limits",
+    ]
+    assert sig.parameters["max_size"].default == 4096
+    assert pp.parse.__module__ == "proxyproto_rs._core"
+    assert pp.parse.__name__ == "parse"
+    assert pickle.loads(pickle.dumps(pp.parse)) is pp.parse
+    assert "Parse one PROXY protocol header" in (pp.parse.__doc__ or "")
