@@ -24,51 +24,21 @@ pub const MAX_LEN: usize = PREFIX_LEN + 0xFFFF;
 /// # Errors
 /// The first impossible byte of the prefix, or what is wrong with the rest.
 pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
-    let partial = |total: usize| Ok(Status::Partial { needed: total - buf.len() });
-    // Byte by byte only when the signature is not all there, to name the first wrong byte.
-    let whole_signature = buf.get(..SIGNATURE.len()) == Some(&SIGNATURE[..]);
-    for (i, &want) in SIGNATURE.iter().enumerate().filter(|_| !whole_signature) {
-        match buf.get(i) {
-            None => return partial(PREFIX_LEN),
-            Some(&b) if b != want => return Err(ParseError::new(ErrorKind::NotProxyProtocol, i)),
-            Some(_) => {}
-        }
+    // Fixed-size reads of the whole prefix when it is there (compared as words, not byte by
+    // byte: callgrind counted ~170 instructions for a v2 IPv4 parse before).
+    let Some(prefix) = buf.first_chunk::<PREFIX_LEN>() else {
+        return short_prefix(buf);
+    };
+    if prefix.first_chunk::<12>() != Some(&SIGNATURE) {
+        return short_prefix(buf);
     }
-    let Some(&ver_cmd) = buf.get(12) else {
-        return partial(PREFIX_LEN);
-    };
-    if ver_cmd >> 4 != 2 {
-        return Err(ParseError::new(ErrorKind::V2Version, 12));
-    }
-    let command = match ver_cmd & 0xF {
-        0 => Command::Local,
-        1 => Command::Proxy,
-        _ => return Err(ParseError::new(ErrorKind::V2Command, 12)),
-    };
-    let Some(&fam_proto) = buf.get(13) else {
-        return partial(PREFIX_LEN);
-    };
-    let family = Family::from_nibble(fam_proto >> 4);
-    let protocol = Protocol::from_nibble(fam_proto & 0xF);
-    if command == Command::Proxy {
-        // Rule 22; LOCAL ignores the family byte (D3).
-        if family.is_none() {
-            return Err(ParseError::new(ErrorKind::V2Family, 13));
-        }
-        if protocol.is_none() {
-            return Err(ParseError::new(ErrorKind::V2Protocol, 13));
-        }
-    }
-    let (Some(&hi), Some(&lo)) = (buf.get(14), buf.get(15)) else {
-        return partial(PREFIX_LEN);
-    };
+    let [.., ver_cmd, fam_proto, hi, lo] = *prefix;
+    let (command, family, protocol) = fields(ver_cmd, fam_proto)?;
     let body_len = usize::from(u16::from_be_bytes([hi, lo]));
     let total = PREFIX_LEN + body_len;
     if total > opts.max_size {
         return Err(ParseError::new(ErrorKind::HeaderTooLarge, 14));
     }
-    let family = family.unwrap_or(Family::Unspec);
-    let protocol = protocol.unwrap_or(Protocol::Unspec);
     let addr_len = family.address_block_len();
     let with_addresses =
         command == Command::Proxy && family != Family::Unspec && protocol != Protocol::Unspec;
@@ -77,7 +47,7 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
         return Err(ParseError::new(ErrorKind::V2AddressTruncated, 14));
     }
     let Some(hdr) = buf.get(..total) else {
-        return partial(total);
+        return Ok(Status::Partial { needed: total - buf.len() });
     };
     let (addresses, tlv_start) = if with_addresses {
         (decode_addresses(hdr, family), PREFIX_LEN + addr_len)
@@ -85,9 +55,11 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
         // LOCAL, or PROXY with an UNSPEC nibble: no addresses; TLVs where they frame (D2, D3).
         (Addresses::None, local_tlv_start(hdr, addr_len).unwrap_or(total))
     };
-    tlv::validate(&hdr[tlv_start..], tlv_start, opts.haproxy_limits)?;
-    if opts.verify_checksum {
-        verify_crcs(hdr, tlv_start)?;
+    if tlv_start < total {
+        tlv::validate(&hdr[tlv_start..], tlv_start, opts.haproxy_limits)?;
+        if opts.verify_checksum {
+            verify_crcs(hdr, tlv_start)?;
+        }
     }
     Ok(Status::Complete {
         consumed: total,
@@ -101,6 +73,52 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
             len: total as u32,
         },
     })
+}
+
+/// A prefix that is not all there or does not start with the signature: the first impossible
+/// byte, byte by byte (D1), or how many more bytes the prefix needs.
+#[cold]
+fn short_prefix(buf: &[u8]) -> Result<Status<Layout>, ParseError> {
+    let partial = Ok(Status::Partial { needed: PREFIX_LEN - buf.len().min(PREFIX_LEN) });
+    for (i, &want) in SIGNATURE.iter().enumerate() {
+        match buf.get(i) {
+            None => return partial,
+            Some(&b) if b != want => return Err(ParseError::new(ErrorKind::NotProxyProtocol, i)),
+            Some(_) => {}
+        }
+    }
+    let Some(&ver_cmd) = buf.get(12) else {
+        return partial;
+    };
+    // Byte 13 is only judged once it is there.
+    let Some(&fam_proto) = buf.get(13) else {
+        return fields(ver_cmd, 0x11).and(partial);
+    };
+    fields(ver_cmd, fam_proto).and(partial)
+}
+
+/// Version, command, family and protocol from bytes 12 and 13 (rules 19-22).
+fn fields(ver_cmd: u8, fam_proto: u8) -> Result<(Command, Family, Protocol), ParseError> {
+    if ver_cmd >> 4 != 2 {
+        return Err(ParseError::new(ErrorKind::V2Version, 12));
+    }
+    let command = match ver_cmd & 0xF {
+        0 => Command::Local,
+        1 => Command::Proxy,
+        _ => return Err(ParseError::new(ErrorKind::V2Command, 12)),
+    };
+    let family = Family::from_nibble(fam_proto >> 4);
+    let protocol = Protocol::from_nibble(fam_proto & 0xF);
+    if command == Command::Proxy {
+        // Rule 22; LOCAL ignores the family byte (D3).
+        if family.is_none() {
+            return Err(ParseError::new(ErrorKind::V2Family, 13));
+        }
+        if protocol.is_none() {
+            return Err(ParseError::new(ErrorKind::V2Protocol, 13));
+        }
+    }
+    Ok((command, family.unwrap_or(Family::Unspec), protocol.unwrap_or(Protocol::Unspec)))
 }
 
 /// Where the TLVs of a header without usable addresses start (D3): after the family's address
@@ -135,24 +153,42 @@ fn verify_crcs(hdr: &[u8], tlv_start: usize) -> Result<(), ParseError> {
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn decode_addresses(hdr: &[u8], family: Family) -> Addresses {
-    let block = &hdr[PREFIX_LEN..];
-    let port = |at: usize| u16::from_be_bytes([block[at], block[at + 1]]);
     match family {
         Family::Inet => {
-            let ip =
-                |at: usize| Ipv4Addr::new(block[at], block[at + 1], block[at + 2], block[at + 3]);
+            let Some(&[s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1]) =
+                hdr.get(PREFIX_LEN..).and_then(<[u8]>::first_chunk::<12>)
+            else {
+                return Addresses::None;
+            };
             Addresses::V4 {
-                src: SocketAddrV4::new(ip(0), port(8)),
-                dst: SocketAddrV4::new(ip(4), port(10)),
+                src: SocketAddrV4::new(
+                    Ipv4Addr::new(s0, s1, s2, s3),
+                    u16::from_be_bytes([sp0, sp1]),
+                ),
+                dst: SocketAddrV4::new(
+                    Ipv4Addr::new(d0, d1, d2, d3),
+                    u16::from_be_bytes([dp0, dp1]),
+                ),
             }
         }
         Family::Inet6 => {
-            let ip = |at: usize| {
-                let mut octets = [0u8; 16];
-                octets.copy_from_slice(&block[at..at + 16]);
-                Ipv6Addr::from(octets)
+            let Some(block) = hdr.get(PREFIX_LEN..).and_then(<[u8]>::first_chunk::<36>) else {
+                return Addresses::None;
             };
-            Addresses::V6 { src: ip(0), dst: ip(16), src_port: port(32), dst_port: port(34) }
+            let (Some((src, rest)), Some(&[sp0, sp1, dp0, dp1])) =
+                (block.split_first_chunk::<16>(), block.last_chunk::<4>())
+            else {
+                return Addresses::None;
+            };
+            let Some(dst) = rest.first_chunk::<16>() else {
+                return Addresses::None;
+            };
+            Addresses::V6 {
+                src: Ipv6Addr::from(*src),
+                dst: Ipv6Addr::from(*dst),
+                src_port: u16::from_be_bytes([sp0, sp1]),
+                dst_port: u16::from_be_bytes([dp0, dp1]),
+            }
         }
         Family::Unix => Addresses::Unix,
         Family::Unspec => Addresses::None,
