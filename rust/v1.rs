@@ -296,6 +296,53 @@ fn ipv4_fast(s: &[u8], end: u8) -> Option<(Ipv4Addr, usize)> {
     Some((Ipv4Addr::from(octets), i))
 }
 
+/// A port (rule 12) followed by `end`, in one straight pass like [`ipv4_fast`]: `None` for
+/// anything the byte-by-byte reader should look at.
+fn port_fast(s: &[u8], end: u8) -> Option<(u16, usize)> {
+    let mut value: u32 = 0;
+    let mut i = 0;
+    while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+        if i == 5 || (i == 1 && value == 0) {
+            return None; // six digits, or a leading zero
+        }
+        value = value * 10 + u32::from(d);
+        i += 1;
+    }
+    let port = u16::try_from(value).ok()?;
+    (i > 0 && s.get(i) == Some(&end)).then_some((port, i))
+}
+
+/// The common case of [`parse`]: a whole, valid `PROXY TCP4` line, read in one straight pass
+/// (half the time of the general pass, which is kept for everything else: other protocols,
+/// unfinished or invalid lines, and the error offsets). Accepts only what the general pass
+/// accepts, with the same layout (tested).
+fn tcp4_fast(buf: &[u8]) -> Option<Layout> {
+    let rest = buf.strip_prefix(b"PROXY TCP4 ")?;
+    let (src, len) = ipv4_fast(rest, b' ')?;
+    let rest = rest.get(len + 1..)?;
+    let (dst, len) = ipv4_fast(rest, b' ')?;
+    let rest = rest.get(len + 1..)?;
+    let (sport, len) = port_fast(rest, b' ')?;
+    let rest = rest.get(len + 1..)?;
+    let (dport, len) = port_fast(rest, b'\r')?;
+    if rest.get(len + 1) != Some(&b'\n') {
+        return None;
+    }
+    let len = (buf.len() - rest.len() + len + 2) as u32;
+    Some(Layout {
+        version: 1,
+        command: Command::Proxy,
+        family: Family::Inet,
+        protocol: Protocol::Stream,
+        addresses: Addresses::V4 {
+            src: SocketAddrV4::new(src, sport),
+            dst: SocketAddrV4::new(dst, dport),
+        },
+        tlv_start: len,
+        len,
+    })
+}
+
 /// Reads IPv4 dotted-quad text with the v1 rules (rule 10: no leading zeros), e.g. for the
 /// builders. `None` if `text` is anything else.
 #[must_use]
@@ -312,6 +359,9 @@ pub fn ipv4_text(text: &[u8]) -> Option<Ipv4Addr> {
 /// # Errors
 /// The first byte no valid line could have, with its kind.
 pub fn parse(buf: &[u8], short_unknown_only: bool) -> Result<Status<Layout>, ParseError> {
+    if let Some(layout) = tcp4_fast(buf) {
+        return Ok(Status::Complete { consumed: layout.len as usize, header: layout });
+    }
     let mut c = Cursor { buf, pos: 0, min_total: MIN_LEN };
     match parse_line(&mut c, short_unknown_only) {
         Ok(layout) => Ok(Status::Complete { consumed: layout.len as usize, header: layout }),
@@ -619,6 +669,48 @@ mod tests {
                 assert_eq!((slow, c.pos), (Some(addr), len), "{:?}", String::from_utf8_lossy(text));
             }
         }
+    }
+
+    /// The `PROXY TCP4` fast path accepts only lines the general pass accepts, with the same
+    /// layout, on random and mutated lines (rules 8, 10, 12, 13).
+    #[test]
+    fn rule8_fast_tcp4_agrees_with_the_general_pass() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"0123456789. \r\nxPT4";
+        let mut taken = 0;
+        for _ in 0..100_000 {
+            let mut line = format!(
+                "PROXY TCP4 {}.{}.{}.{} {}.0.{}.1 {} {}\r\nrest",
+                next() % 300,
+                next() % 256,
+                next() % 256,
+                next() % 1000,
+                next() % 256,
+                next() % 256,
+                next() % 70_000,
+                [0, 7, 65535, 65536, 99_999, 123_456][(next() % 6) as usize]
+            )
+            .into_bytes();
+            for _ in 0..(next() % 3) {
+                let i = (next() as usize) % line.len();
+                line[i] = alphabet[(next() as usize) % alphabet.len()];
+            }
+            let cut = (next() as usize) % (line.len() + 1);
+            let line = &line[..if next() % 4 == 0 { cut } else { line.len() }];
+            if let Some(fast) = tcp4_fast(line) {
+                taken += 1;
+                let mut c = Cursor { buf: line, pos: 0, min_total: MIN_LEN };
+                let general = parse_line(&mut c, false).ok();
+                assert_eq!(general, Some(fast), "{:?}", String::from_utf8_lossy(line));
+            }
+        }
+        assert!(taken > 2_000, "the fast path took only {taken} lines");
     }
 
     #[test]
