@@ -52,6 +52,8 @@ HEADERS = {
     "v1 TCP4": b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n",
     "v2 IPv4": handwritten.build_v2(("192.0.2.1", 56324), ("198.51.100.2", 443)),
     "v2 IPv6": handwritten.build_v2(("2001:db8::1", 56324), ("2001:db8::2", 443)),
+    # The smallest header, so the tightest limit (2 x 16 + 128 = 160 B).
+    "v2 LOCAL": handwritten.build_v2(),
     "v2 IPv4 + 6 TLVs": handwritten.build_v2(
         ("192.0.2.1", 56324),
         ("198.51.100.2", 443),

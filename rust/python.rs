@@ -505,33 +505,45 @@ impl PySslInfo {
 // Header
 
 /// A header's wire bytes: inline when short (most headers: no allocation besides the
-/// Python object), on the heap otherwise.
-enum Raw {
-    Inline { len: u8, bytes: [u8; Raw::INLINE] },
-    Heap(Box<[u8]>),
+/// Python object), on the heap otherwise. The length is the layout's. (A struct, not an
+/// enum: an enum's tag shifted the array by a byte, and the shifted copy right after the
+/// bytes were stored stalled on store forwarding; perf annotate of `header_from`.)
+struct Raw {
+    inline: [u8; Raw::INLINE],
+    /// Boxed twice for a thin pointer: 8 bytes less per header (a LOCAL header's 16 wire
+    /// bytes may cost 160 bytes held, issue 5).
+    heap: Option<Box<Box<[u8]>>>,
 }
 
 impl Raw {
     /// Covers v2 IPv4 (28 B) and IPv6 (52 B), LOCAL (16 B) and most v1 TCP4 lines.
     const INLINE: usize = 56;
 
-    fn new(src: &[u8]) -> Self {
-        if src.len() <= Self::INLINE {
-            let mut bytes = [0; Self::INLINE];
-            bytes[..src.len()].copy_from_slice(src);
-            Self::Inline { len: src.len() as u8, bytes }
+    /// The first `INLINE` bytes of `buf` (all of it if shorter): a fixed-size copy when they
+    /// are there, taken before parsing so that the stores have retired by the time the bytes
+    /// move into the Python object. The bytes after the header's end are never read.
+    fn prefix(buf: &[u8]) -> Self {
+        let mut inline = [0; Self::INLINE];
+        match buf.first_chunk::<{ Self::INLINE }>() {
+            Some(head) => inline = *head,
+            None => inline[..buf.len()].copy_from_slice(buf),
+        }
+        Self { inline, heap: None }
+    }
+
+    /// Keeps the inline copy if `header` (a prefix of what it was taken from) fits in it.
+    fn fit(self, header: &[u8]) -> Self {
+        if header.len() <= Self::INLINE {
+            self
         } else {
-            Self::Heap(src.into())
+            Self { inline: self.inline, heap: Some(Box::new(header.into())) }
         }
     }
-}
 
-impl core::ops::Deref for Raw {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Self::Heap(b) => b,
+    fn get(&self, len: u32) -> &[u8] {
+        match &self.heap {
+            None => self.inline.get(..len as usize).unwrap_or(&self.inline),
+            Some(b) => b,
         }
     }
 }
@@ -544,9 +556,19 @@ pub struct PyHeader {
 }
 
 impl PyHeader {
+    #[inline]
+    fn new(raw: Raw, header: &[u8], layout: Layout) -> Self {
+        Self { raw: raw.fit(header), layout }
+    }
+
+    /// The header's wire bytes.
+    fn bytes(&self) -> &[u8] {
+        self.raw.get(self.layout.len)
+    }
+
     fn view(&self) -> Header<'_> {
         // `raw` and `layout` come from one successful parse, so they fit without re-checking.
-        Header::from_parsed(&self.raw, self.layout)
+        Header::from_parsed(self.bytes(), self.layout)
     }
 
     fn tlv_value(&self, kind: u8) -> Option<&[u8]> {
@@ -558,9 +580,10 @@ impl PyHeader {
 /// rather than returning the ~120-byte struct through `Result`s to `PyO3`: each of those moves
 /// stalled on store forwarding (perf annotate of `parse`).
 fn header_from<'py>(py: Python<'py>, buf: &[u8], opts: &Options) -> PyResult<Bound<'py, PyHeader>> {
+    let raw = Raw::prefix(buf);
     match parse_layout(buf, opts) {
         Ok(Status::Complete { header, consumed }) => {
-            Bound::new(py, PyHeader { raw: Raw::new(&buf[..consumed]), layout: header })
+            Bound::new(py, PyHeader::new(raw, &buf[..consumed], header))
         }
         Ok(Status::Partial { needed }) => Err(incomplete_error(py, buf.len(), needed)),
         Err(e) => Err(parse_error(py, e)),
@@ -613,7 +636,7 @@ impl PyHeader {
 
     #[getter]
     fn length(&self) -> usize {
-        self.raw.len()
+        self.bytes().len()
     }
 
     #[getter]
@@ -671,20 +694,20 @@ impl PyHeader {
     }
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.raw)
+        PyBytes::new(py, self.bytes())
     }
 
     fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.raw)
+        PyBytes::new(py, self.bytes())
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<PyHeader>().is_ok_and(|o| *o.get().raw == *self.raw)
+        other.cast::<PyHeader>().is_ok_and(|o| o.get().bytes() == self.bytes())
     }
 
     fn __hash__(&self) -> u64 {
         let mut h = DefaultHasher::new();
-        (*self.raw).hash(&mut h);
+        self.bytes().hash(&mut h);
         h.finish() >> 1
     }
 
@@ -703,14 +726,14 @@ impl PyHeader {
         if !kinds.is_empty() {
             let _ = write!(s, " tlvs=[{}]", kinds.join(", "));
         }
-        let _ = write!(s, " length={}>", self.raw.len());
+        let _ = write!(s, " length={}>", self.bytes().len());
         Ok(s)
     }
 
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         static UNPICKLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let f = UNPICKLE.import(py, "proxyproto_rs._core", "_header_from_bytes")?;
-        (f, (PyBytes::new(py, &self.raw),)).into_pyobject(py)
+        (f, (PyBytes::new(py, self.bytes()),)).into_pyobject(py)
     }
 
     #[staticmethod]
@@ -793,8 +816,10 @@ impl PyParser {
             Ok(Fed::NeedMore(_)) => Ok(None),
             Ok(Fed::Complete { header: h, used }) => {
                 trailing.extend_from_slice(&bytes[used..]);
-                let made =
-                    Py::new(py, PyHeader { raw: Raw::new(h.as_bytes()), layout: *h.layout() })?;
+                let made = Py::new(
+                    py,
+                    PyHeader::new(Raw::prefix(h.as_bytes()), h.as_bytes(), *h.layout()),
+                )?;
                 *header = Some(made.clone_ref(py));
                 Ok(Some(made))
             }
