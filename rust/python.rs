@@ -160,32 +160,47 @@ fn options(
     Ok(Options { allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits })
 }
 
-/// Dotted-quad text without going through `fmt`.
-fn ipv4_text(ip: Ipv4Addr, out: &mut [u8; 15]) -> usize {
+/// Each octet's decimal text: its length, then up to three digits.
+const OCTET_TEXT: [[u8; 4]; 256] = {
+    let mut table = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let v = i as u8;
+        table[i] = if v >= 100 {
+            [3, b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10]
+        } else if v >= 10 {
+            [2, b'0' + v / 10, b'0' + v % 10, 0]
+        } else {
+            [1, b'0' + v, 0, 0]
+        };
+        i += 1;
+    }
+    table
+};
+
+/// Dotted-quad text without going through `fmt`: four table lookups, each written as a
+/// whole 4-byte word (callgrind: a third of the instructions of digit-by-digit division).
+fn ipv4_text(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
     let mut n = 0;
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            out[n] = b'.';
-            n += 1;
+    for octet in ip.octets() {
+        let [len, digits @ ..] = OCTET_TEXT[usize::from(octet)];
+        // `n` is at most 12 before the last octet, so `n..n + 4` stays inside the 19 bytes.
+        if let Some(slot) = out.get_mut(n..n + 4) {
+            slot.copy_from_slice(&[digits[0], digits[1], digits[2], b'.']);
         }
-        if octet >= 100 {
-            out[n] = b'0' + octet / 100;
-            n += 1;
+        n += usize::from(len);
+        if let Some(dot) = out.get_mut(n) {
+            *dot = b'.';
         }
-        if octet >= 10 {
-            out[n] = b'0' + octet / 10 % 10;
-            n += 1;
-        }
-        out[n] = b'0' + octet % 10;
         n += 1;
     }
-    n
+    n - 1
 }
 
 fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
     match ip {
         IpAddr::V4(v4) => {
-            let mut buf = [0u8; 15];
+            let mut buf = [0u8; 19];
             let n = ipv4_text(v4, &mut buf);
             // SAFETY: `ipv4_text` writes only ASCII digits and dots, which are valid UTF-8.
             // Checking it with `str::from_utf8` cost ~90 of the ~2700 instructions of
@@ -215,7 +230,7 @@ fn address<'py>(py: Python<'py>, addr: Option<Address<'_>>) -> PyResult<Bound<'p
         Some(Address::Inet(sa)) => {
             let host = ip_string(py, sa.ip());
             let port = sa.port().into_pyobject(py)?;
-            Ok(PyTuple::new(py, [host.into_any(), port.into_any()])?.into_any())
+            Ok((host, port).into_pyobject(py)?.into_any())
         }
         Some(Address::Unix(raw)) => {
             let path = unix_path(raw);
