@@ -893,39 +893,44 @@ impl PyParser {
 // ---------------------------------------------------------------------------------------------
 // Functions
 
-/// `parse` with every argument checked by `PyO3`. Python calls [`parse_entry`]; it hands over
-/// the calls it does not take itself, so these errors are the ones users see.
-#[pyfunction(name = "parse")]
-#[pyo3(signature = (data, /, *, allow_v1=true, allow_v2=true, verify_checksum=true, max_size=4096,
-    haproxy_limits=false))]
-fn parse_checked<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyAny>,
-    allow_v1: bool,
-    allow_v2: bool,
-    verify_checksum: bool,
-    max_size: i128,
-    haproxy_limits: bool,
-) -> PyResult<Bound<'py, PyHeader>> {
-    let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
-    with_bytes(data, |bytes| header_from(py, bytes, &opts))?
+// Fast-call entry points: `parse`, `build_v2` and `crc32c` as `CPython` calls them.
+
+/// A module function whose usual calls skip `PyO3`'s trampoline and argument extraction:
+/// they cost ~25 ns a call, a fifth of a whole v2 parse (timeit of `parse(d)`: 121 ns as a
+/// `#[pyfunction]`, 94 ns through [`fast_entry`]). Every call `fast` does not take goes to
+/// `checked`, the same function as a `#[pyfunction]`, so errors and edge cases stay `PyO3`'s.
+trait FastFunction {
+    const NAME: &'static core::ffi::CStr;
+    /// Signature and docstring, in `CPython`'s `name(sig)\n--\n\ndoc` form.
+    const DOC: &'static core::ffi::CStr;
+    /// The `#[pyfunction]` twin.
+    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>>;
+    /// The result of a usual call; `None` hands the call to `checked`.
+    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>>;
 }
 
-static PARSE_CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
+/// Adds `F` to the module as a `METH_FASTCALL | METH_KEYWORDS` C function.
+fn add_fast<F: FastFunction>(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // One definition per module initialisation, which `PyO3` allows once per process.
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: F::NAME.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: fast_entry::<F> },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: F::DOC.as_ptr(),
+    }));
+    let module_name = m.name()?;
+    // SAFETY: `def` lives for the rest of the process and describes a function of the type
+    // its flags name; `m` and `module_name` are live objects. The result is a new reference.
+    let function = unsafe {
+        Bound::from_owned_ptr_or_err(
+            m.py(),
+            ffi::PyCFunction_NewEx(def, m.as_ptr(), module_name.as_ptr()),
+        )?
+    };
+    m.add(F::NAME.to_str().unwrap_or_default(), function)
+}
 
-const PARSE_DOC: &core::ffi::CStr = c"parse(data, /, *, allow_v1=True, allow_v2=True, \
-verify_checksum=True, max_size=4096, haproxy_limits=False)
---
-
-Parse one PROXY protocol header at the start of data; header.length bytes belong to it.";
-
-/// `proxyproto_rs.parse` as `CPython` calls it: a `METH_FASTCALL | METH_KEYWORDS` C function
-/// rather than a `#[pyfunction]`, because `PyO3`'s trampoline and its generic extraction of
-/// five optional keywords cost ~25 ns on every call, a fifth of a whole v2 parse (timeit of
-/// `parse(d)`: 121 ns as a `#[pyfunction]`, 94 ns here). It takes the usual calls, one
-/// positional argument and any of the known keywords with values of the right type, and hands
-/// every other call to [`parse_checked`], so that the errors stay `PyO3`'s.
-unsafe extern "C" fn parse_entry(
+unsafe extern "C" fn fast_entry<F: FastFunction>(
     _module: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: ffi::Py_ssize_t,
@@ -947,57 +952,110 @@ unsafe extern "C" fn parse_entry(
             } else {
                 core::slice::from_raw_parts(args, nargs + nkw)
             };
-            FastCall { positional: &all[..nargs], keyword_values: &all[nargs..], kwnames }
+            Call { positional: &all[..nargs], keyword_values: &all[nargs..], kwnames }
         };
-        call.parse(py).map(Bound::into_ptr)
+        match F::fast(py, &call) {
+            Some(result) => result,
+            None => call.delegate(&F::checked(py)?),
+        }
+        .map(Bound::into_ptr)
     }));
     match made {
-        Ok(Ok(header)) => header,
+        Ok(Ok(result)) => result,
         Ok(Err(err)) => {
             err.restore(py);
             core::ptr::null_mut()
         }
         Err(_) => {
-            PanicException::new_err("proxyproto_rs.parse panicked").restore(py);
+            PanicException::new_err("proxyproto_rs: a fast-call function panicked").restore(py);
             core::ptr::null_mut()
         }
     }
 }
 
 /// The arguments of one vectorcall, as raw borrowed pointers.
-struct FastCall<'a, 'py> {
+struct Call<'a, 'py> {
     positional: &'a [*mut ffi::PyObject],
     keyword_values: &'a [*mut ffi::PyObject],
     kwnames: Option<Borrowed<'a, 'py, PyTuple>>,
 }
 
-impl<'py> FastCall<'_, 'py> {
-    fn arg(&self, py: Python<'py>, ptr: *mut ffi::PyObject) -> Borrowed<'_, 'py, PyAny> {
+impl<'py> Call<'_, 'py> {
+    fn get(&self, py: Python<'py>, ptr: *mut ffi::PyObject) -> Borrowed<'_, 'py, PyAny> {
         // SAFETY: every pointer in `positional` and `keyword_values` is a live object borrowed
-        // for the call (see `parse_entry`).
+        // for the call (see `fast_entry`).
         unsafe { Borrowed::from_ptr(py, ptr) }
     }
 
-    fn parse(&self, py: Python<'py>) -> PyResult<Bound<'py, PyHeader>> {
-        if let ([data], Some(opts)) = (self.positional, self.options(py)) {
-            let opts = opts?;
-            return with_bytes(&self.arg(py, *data), |bytes| header_from(py, bytes, &opts))?;
-        }
-        self.delegate(py)
+    /// The keyword arguments as (name, value).
+    fn keywords(
+        &self,
+        py: Python<'py>,
+    ) -> impl Iterator<Item = (Borrowed<'_, 'py, PyAny>, Borrowed<'_, 'py, PyAny>)> {
+        self.keyword_values.iter().enumerate().map_while(move |(i, &value)| {
+            let name = self.kwnames.as_ref()?.get_borrowed_item(i).ok()?;
+            Some((name, self.get(py, value)))
+        })
     }
 
-    /// The options, if every keyword is one of `parse`'s and has a value of its type; `None`
-    /// sends the call to [`parse_checked`] for `PyO3`'s error.
-    fn options(&self, py: Python<'py>) -> Option<PyResult<Options>> {
-        let Some(names) = &self.kwnames else {
-            return Some(Ok(Options::default()));
+    /// Calls `checked` with the same arguments.
+    fn delegate(&self, checked: &Bound<'py, PyCFunction>) -> PyResult<Bound<'py, PyAny>> {
+        let py = checked.py();
+        let positional = PyTuple::new(py, self.positional.iter().map(|&p| self.get(py, p)))?;
+        let keywords = PyDict::new(py);
+        if let Some(names) = &self.kwnames {
+            for (i, &value) in self.keyword_values.iter().enumerate() {
+                keywords.set_item(names.get_borrowed_item(i)?, self.get(py, value))?;
+            }
+        }
+        checked.call(positional, Some(&keywords))
+    }
+}
+
+/// `parse` with every argument checked by `PyO3`: the calls [`Parse::fast`] does not take.
+#[pyfunction(name = "parse")]
+#[pyo3(signature = (data, /, *, allow_v1=true, allow_v2=true, verify_checksum=true, max_size=4096,
+    haproxy_limits=false))]
+fn parse_checked<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    allow_v1: bool,
+    allow_v2: bool,
+    verify_checksum: bool,
+    max_size: i128,
+    haproxy_limits: bool,
+) -> PyResult<Bound<'py, PyHeader>> {
+    let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
+    with_bytes(data, |bytes| header_from(py, bytes, &opts))?
+}
+
+struct Parse;
+
+impl FastFunction for Parse {
+    const NAME: &'static core::ffi::CStr = c"parse";
+    const DOC: &'static core::ffi::CStr = c"parse(data, /, *, allow_v1=True, allow_v2=True, \
+verify_checksum=True, max_size=4096, haproxy_limits=False)
+--
+
+Parse one PROXY protocol header at the start of data; header.length bytes belong to it.";
+
+    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
+        static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
+        let f = CHECKED
+            .get_or_try_init(py, || wrap_pyfunction!(parse_checked, py).map(Bound::unbind))?;
+        Ok(f.bind(py).clone())
+    }
+
+    /// One positional argument, and any of the keywords with values of their types.
+    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
+        let &[data] = call.positional else {
+            return None;
         };
         let d = Options::default();
         let (mut allow_v1, mut allow_v2, mut verify) = (d.allow_v1, d.allow_v2, d.verify_checksum);
         let (mut max_size, mut haproxy_limits) = (d.max_size as i128, d.haproxy_limits);
-        for (i, &value) in self.keyword_values.iter().enumerate() {
-            let name = names.get_borrowed_item(i).ok()?;
-            let value = self.arg(py, value);
+        let mut seen = 0;
+        for (name, value) in call.keywords(py) {
             match name.cast::<PyString>().ok()?.to_str().ok()? {
                 "allow_v1" => allow_v1 = value.extract().ok()?,
                 "allow_v2" => allow_v2 = value.extract().ok()?,
@@ -1006,44 +1064,16 @@ impl<'py> FastCall<'_, 'py> {
                 "haproxy_limits" => haproxy_limits = value.extract().ok()?,
                 _ => return None,
             }
+            seen += 1;
         }
-        Some(options(allow_v1, allow_v2, verify, max_size, haproxy_limits))
-    }
-
-    /// Calls [`parse_checked`] with the same arguments.
-    fn delegate(&self, py: Python<'py>) -> PyResult<Bound<'py, PyHeader>> {
-        let positional = PyTuple::new(py, self.positional.iter().map(|&p| self.arg(py, p)))?;
-        let keywords = PyDict::new(py);
-        if let Some(names) = &self.kwnames {
-            for (i, &value) in self.keyword_values.iter().enumerate() {
-                keywords.set_item(names.get_borrowed_item(i)?, self.arg(py, value))?;
-            }
+        if seen != call.keyword_values.len() {
+            return None;
         }
-        let checked = PARSE_CHECKED
-            .get_or_try_init(py, || wrap_pyfunction!(parse_checked, py).map(Bound::unbind))?;
-        Ok(checked.bind(py).call(positional, Some(&keywords))?.cast_into::<PyHeader>()?)
+        let made = options(allow_v1, allow_v2, verify, max_size, haproxy_limits).and_then(|opts| {
+            with_bytes(&call.get(py, data), |bytes| header_from(py, bytes, &opts))?
+        });
+        Some(made.map(Bound::into_any))
     }
-}
-
-/// Adds [`parse_entry`] to the module as `parse`.
-fn add_parse(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // One definition per module initialisation, which `PyO3` allows once per process.
-    let def = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: c"parse".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: parse_entry },
-        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-        ml_doc: PARSE_DOC.as_ptr(),
-    }));
-    let module_name = m.name()?;
-    // SAFETY: `def` lives for the rest of the process and describes a function of the type
-    // its flags name; `m` and `module_name` are live objects. The result is a new reference.
-    let function = unsafe {
-        Bound::from_owned_ptr_or_err(
-            m.py(),
-            ffi::PyCFunction_NewEx(def, m.as_ptr(), module_name.as_ptr()),
-        )?
-    };
-    m.add("parse", function)
 }
 
 #[pyfunction]
@@ -1191,6 +1221,37 @@ fn build_v2<'py>(
     Ok(PyBytes::new(py, &raw))
 }
 
+struct BuildV2;
+
+impl FastFunction for BuildV2 {
+    const NAME: &'static core::ffi::CStr = c"build_v2";
+    const DOC: &'static core::ffi::CStr = c"build_v2(source=None, destination=None, *, \
+command=None, protocol=None, tlvs=None, crc32c=False, alpn=None, authority=None, \
+unique_id=None, netns=None, aws_vpce_id=None)
+--
+
+A v2 header's bytes: PROXY for the two addresses, or LOCAL without them.";
+
+    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
+        static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
+        let f =
+            CHECKED.get_or_try_init(py, || wrap_pyfunction!(build_v2, py).map(Bound::unbind))?;
+        Ok(f.bind(py).clone())
+    }
+
+    /// The addresses alone, given positionally.
+    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
+        let (&[source, destination], None) = (call.positional, &call.kwnames) else {
+            return None;
+        };
+        let (source, destination) = (call.get(py, source), call.get(py, destination));
+        let typed = TypedTlvs::default();
+        let made =
+            build_v2_bytes(py, Some(&source), Some(&destination), None, None, None, false, &typed);
+        Some(made.map(|raw| PyBytes::new(py, &raw).into_any()))
+    }
+}
+
 #[pyfunction(name = "crc32c")]
 #[pyo3(signature = (data, value=0, /))]
 fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: i128) -> PyResult<u32> {
@@ -1205,6 +1266,40 @@ fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: i128) -> PyResult<u
         return Ok(crc32c::append(value, bytes));
     }
     with_bytes(data, |bytes| crc32c::append(value, bytes))
+}
+
+struct Crc32c;
+
+impl FastFunction for Crc32c {
+    const NAME: &'static core::ffi::CStr = c"crc32c";
+    const DOC: &'static core::ffi::CStr = c"crc32c(data, value=0, /)
+--
+
+CRC32C (Castagnoli) of data, continuing from value (taken modulo 2**32, like zlib.crc32).";
+
+    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
+        static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
+        let f =
+            CHECKED.get_or_try_init(py, || wrap_pyfunction!(crc32c_py, py).map(Bound::unbind))?;
+        Ok(f.bind(py).clone())
+    }
+
+    /// `bytes` under 1 MiB (longer ones release the GIL), and a value that fits 32 bits.
+    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
+        let (data, value) = match (call.positional, &call.kwnames) {
+            (&[data], None) => (data, 0),
+            (&[data, value], None) => (data, call.get(py, value).extract::<u32>().ok()?),
+            _ => return None,
+        };
+        let data = call.get(py, data);
+        let data = data.cast::<PyBytes>().ok()?;
+        let bytes = data.as_bytes();
+        if bytes.len() >= 1 << 20 {
+            return None;
+        }
+        let Ok(crc) = crc32c::append(value, bytes).into_pyobject(py);
+        Some(Ok(crc.into_any()))
+    }
 }
 
 #[pyfunction]
@@ -1249,11 +1344,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyParser>()?;
     m.add_class::<PyTlv>()?;
     m.add_class::<PySslInfo>()?;
-    add_parse(m)?;
+    add_fast::<Parse>(m)?;
     m.add_function(wrap_pyfunction!(_header_from_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(build_v1, m)?)?;
-    m.add_function(wrap_pyfunction!(build_v2, m)?)?;
-    m.add_function(wrap_pyfunction!(crc32c_py, m)?)?;
+    add_fast::<BuildV2>(m)?;
+    add_fast::<Crc32c>(m)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(find_signature, m)?)?;
     Ok(())

@@ -189,8 +189,56 @@ def test_parse_argument_errors(
         pp.parse(*args, **kwargs)
 
 
-def test_parse_is_a_normal_builtin() -> None:
-    """Introspection, pickling and the docstring work as for any C function."""
+@pytest.mark.parametrize(
+    ("args", "kwargs", "cls", "message"),
+    [
+        ((b"abc", -1), {}, None, None),
+        ((b"abc", 2**32 + 5), {}, None, None),
+        ((bytearray(b"abc"), 5), {}, None, None),
+        ((b"abc", 1, 2), {}, TypeError, "positional"),
+        ((b"abc",), {"value": 1}, TypeError, "keyword"),
+        ((b"abc", "1"), {}, TypeError, "integer"),
+        (("abc",), {}, TypeError, "bytes-like"),
+    ],
+)
+def test_crc32c_arguments(
+    args: tuple[Any, ...], kwargs: dict[str, Any], cls: type[Exception] | None, message: str | None
+) -> None:
+    """crc32c's fast entry takes (bytes, int fitting 32 bits); the rest goes to its twin."""
+    if cls is None:
+        value = args[1] % 2**32
+        assert pp.crc32c(*args) == pp.crc32c(bytes(args[0]), value)
+        return
+    with pytest.raises(cls, match=message):
+        pp.crc32c(*args, **kwargs)
+
+
+def test_build_v2_arguments() -> None:
+    """build_v2's fast entry takes two positional addresses; the rest goes to its twin."""
+    src, dst = ("192.0.2.1", 56324), ("198.51.100.2", 443)
+    assert pp.build_v2(src, dst) == pp.build_v2(source=src, destination=dst) == V2
+    assert pp.build_v2(src, destination=dst) == V2
+    assert pp.build_v2() == pp.build_v2(None, None) == pp.Header.local().to_bytes()
+    with pytest.raises(pp.BuildError, match="different families"):
+        pp.build_v2(src, ("2001:db8::1", 1))
+    with pytest.raises(TypeError):
+        pp.build_v2(src, dst, None)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'crc'"):
+        pp.build_v2(src, dst, crc=True)
+
+
+@pytest.mark.parametrize("name", ["parse", "build_v2", "crc32c"])
+def test_fast_entries_are_normal_builtins(name: str) -> None:
+    """Introspection, pickling and docstrings work as for any C function."""
+    f = getattr(pp, name)
+    assert f.__module__ == "proxyproto_rs._core"
+    assert f.__name__ == name
+    assert pickle.loads(pickle.dumps(f)) is f
+    assert f.__doc__
+    assert "data" in str(inspect.signature(f)) or "source" in str(inspect.signature(f))
+
+
+def test_parse_signature() -> None:
     sig = inspect.signature(pp.parse)
     assert list(sig.parameters) == [
         "data",
@@ -201,7 +249,3 @@ def test_parse_is_a_normal_builtin() -> None:
         "haproxy_limits",
     ]
     assert sig.parameters["max_size"].default == 4096
-    assert pp.parse.__module__ == "proxyproto_rs._core"
-    assert pp.parse.__name__ == "parse"
-    assert pickle.loads(pickle.dumps(pp.parse)) is pp.parse
-    assert "Parse one PROXY protocol header" in (pp.parse.__doc__ or "")
