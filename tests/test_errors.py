@@ -222,9 +222,9 @@ def test_build_v2_arguments() -> None:
     with pytest.raises(pp.BuildError, match="different families"):
         pp.build_v2(src, ("2001:db8::1", 1))
     with pytest.raises(TypeError):
-        pp.build_v2(src, dst, None)
+        pp.build_v2(src, dst, None)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="unexpected keyword argument 'crc'"):
-        pp.build_v2(src, dst, crc=True)
+        pp.build_v2(src, dst, crc=True)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("name", ["parse", "build_v2", "crc32c"])
