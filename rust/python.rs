@@ -1221,6 +1221,18 @@ fn build_v2<'py>(
     Ok(PyBytes::new(py, &raw))
 }
 
+/// An optional argument as `PyO3` passes it: `None` when absent or `None`.
+fn given<'a, 'py>(arg: Option<&'a Borrowed<'_, 'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    arg.map(|v| &**v).filter(|v| !v.is_none())
+}
+
+/// An optional str argument; an error if it is neither a str nor `None`.
+fn given_text<'a, 'py>(
+    arg: Option<&'a Borrowed<'_, 'py, PyAny>>,
+) -> PyResult<Option<&'a Bound<'py, PyString>>> {
+    given(arg).map(|v| v.cast::<PyString>().map_err(PyErr::from)).transpose()
+}
+
 struct BuildV2;
 
 impl FastFunction for BuildV2 {
@@ -1239,15 +1251,71 @@ A v2 header's bytes: PROXY for the two addresses, or LOCAL without them.";
         Ok(f.bind(py).clone())
     }
 
-    /// The addresses alone, given positionally.
+    /// Any call whose arguments have the types of the signature.
     fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
-        let (&[source, destination], None) = (call.positional, &call.kwnames) else {
+        let mut ends = [None, None];
+        for (slot, &p) in ends.iter_mut().zip(call.positional) {
+            *slot = Some(call.get(py, p));
+        }
+        if call.positional.len() > 2 {
             return None;
+        }
+        let (mut command, mut protocol, mut tlvs, mut crc32c) = (None, None, None, false);
+        let mut typed = [None, None, None, None, None];
+        let mut seen = 0;
+        for (name, value) in call.keywords(py) {
+            let slot = match name.cast::<PyString>().ok()?.to_str().ok()? {
+                "source" => &mut ends[0],
+                "destination" => &mut ends[1],
+                "command" => {
+                    command = value.extract::<Option<i128>>().ok()?;
+                    seen += 1;
+                    continue;
+                }
+                "protocol" => {
+                    protocol = value.extract::<Option<i128>>().ok()?;
+                    seen += 1;
+                    continue;
+                }
+                "crc32c" => {
+                    crc32c = value.extract::<bool>().ok()?;
+                    seen += 1;
+                    continue;
+                }
+                "tlvs" => &mut tlvs,
+                "alpn" => &mut typed[0],
+                "authority" => &mut typed[1],
+                "unique_id" => &mut typed[2],
+                "netns" => &mut typed[3],
+                "aws_vpce_id" => &mut typed[4],
+                _ => return None,
+            };
+            if slot.is_some() {
+                return None; // given twice
+            }
+            *slot = Some(value);
+            seen += 1;
+        }
+        if seen != call.keyword_values.len() {
+            return None;
+        }
+        let typed = TypedTlvs {
+            alpn: given(typed[0].as_ref()),
+            authority: given_text(typed[1].as_ref()).ok()?,
+            unique_id: given(typed[2].as_ref()),
+            netns: given_text(typed[3].as_ref()).ok()?,
+            aws_vpce_id: given_text(typed[4].as_ref()).ok()?,
         };
-        let (source, destination) = (call.get(py, source), call.get(py, destination));
-        let typed = TypedTlvs::default();
-        let made =
-            build_v2_bytes(py, Some(&source), Some(&destination), None, None, None, false, &typed);
+        let made = build_v2_bytes(
+            py,
+            ends[0].as_deref(),
+            ends[1].as_deref(),
+            command,
+            protocol,
+            given(tlvs.as_ref()),
+            crc32c,
+            &typed,
+        );
         Some(made.map(|raw| PyBytes::new(py, &raw).into_any()))
     }
 }

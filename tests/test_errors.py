@@ -225,6 +225,33 @@ def test_build_v2_arguments() -> None:
         pp.build_v2(src, dst, None)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="unexpected keyword argument 'crc'"):
         pp.build_v2(src, dst, crc=True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="multiple values for argument 'source'"):
+        pp.build_v2(src, source=src)  # type: ignore[misc]
+    for bad in ({"authority": 5}, {"command": "1"}, {"crc32c": 1}):
+        with pytest.raises(TypeError):
+            pp.build_v2(src, dst, **bad)
+    every = pp.build_v2(
+        source=src,
+        destination=dst,
+        command=pp.Command.PROXY,
+        protocol=pp.Protocol.STREAM,
+        crc32c=True,
+        alpn=b"h2",
+        authority="example.com",
+        unique_id=b"u",
+        netns="ns",
+        aws_vpce_id="vpce-1",
+        tlvs=[(0xE0, b"x")],
+    )
+    h = pp.parse(every)
+    assert (h.source, h.alpn, h.authority, h.netns, h.aws_vpce_id) == (
+        src,
+        b"h2",
+        "example.com",
+        "ns",
+        "vpce-1",
+    )
+    assert pp.build_v2(src, dst, alpn=None, authority=None) == V2
 
 
 @pytest.mark.parametrize("name", ["parse", "build_v2", "crc32c"])
