@@ -180,7 +180,7 @@ const OCTET_TEXT: [[u8; 4]; 256] = {
 
 /// Dotted-quad text without going through `fmt`: four table lookups, each written as a
 /// whole 4-byte word (callgrind: a third of the instructions of digit-by-digit division).
-fn ipv4_text(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
+fn write_ipv4(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
     let mut n = 0;
     for octet in ip.octets() {
         let [len, digits @ ..] = OCTET_TEXT[usize::from(octet)];
@@ -201,8 +201,8 @@ fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
     match ip {
         IpAddr::V4(v4) => {
             let mut buf = [0u8; 19];
-            let n = ipv4_text(v4, &mut buf);
-            // SAFETY: `ipv4_text` writes only ASCII digits and dots, which are valid UTF-8.
+            let n = write_ipv4(v4, &mut buf);
+            // SAFETY: `write_ipv4` writes only ASCII digits and dots, which are valid UTF-8.
             // Checking it with `str::from_utf8` cost ~90 of the ~2700 instructions of
             // `parse(v2).source` (callgrind), hence the unchecked conversion.
             let text = unsafe { core::str::from_utf8_unchecked(&buf[..n]) };
@@ -256,9 +256,9 @@ fn address_in(py: Python<'_>, obj: &Bound<'_, PyAny>, which: &str) -> PyResult<A
             let msg = format!("{which}: expected (host, port), got a tuple of {}", t.len());
             return Err(build_error_with(py, "address", &msg));
         }
-        let host_obj = t.get_item(0)?;
+        let host_obj = t.get_borrowed_item(0)?;
         let host_str = match host_obj.cast::<PyString>() {
-            Ok(s) => s.clone(),
+            Ok(s) => s.to_owned(),
             Err(_) => host_obj.str()?, // ipaddress.IPv4Address and friends
         };
         let bad_host = || {
