@@ -26,6 +26,7 @@ use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyCFunction, PyDict, PyString, PyTuple, PyType};
+use thin_vec::ThinVec;
 
 use crate::header::{unix_path, Address, Addresses, Header, Layout, Protocol};
 use crate::stream::{self, Fed};
@@ -217,16 +218,19 @@ fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
 }
 
 /// Text as Python reads it from a UTF-8 field: lossless, undecodable bytes as surrogates.
+/// One call into `CPython`'s decoder, which checks and copies in one pass (checking in Rust
+/// first, with `str::from_utf8` or `is_ascii`, cost ~60-120 instructions more per short TLV:
+/// callgrind of the TLV-heavy read).
 fn utf8_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    if raw.is_ascii() {
-        // SAFETY: ASCII is valid UTF-8. `is_ascii` reads words at a time: `str::from_utf8`
-        // cost ~120 instructions per short TLV (callgrind of the TLV-heavy read), on top of
-        // CPython's own check in `PyString::new`.
-        return Ok(PyString::new(py, unsafe { core::str::from_utf8_unchecked(raw) }).into_any());
-    }
-    match core::str::from_utf8(raw) {
-        Ok(s) => Ok(PyString::new(py, s).into_any()),
-        Err(_) => PyBytes::new(py, raw).call_method1("decode", ("utf-8", "surrogateescape")),
+    // TLV values are at most 65535 bytes, so the length fits.
+    let len = ffi::Py_ssize_t::try_from(raw.len()).unwrap_or(ffi::Py_ssize_t::MAX);
+    // SAFETY: `raw` is valid for `len` bytes during the call and `errors` is a NUL-terminated
+    // string; the result is a new reference, or NULL with an exception set.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyUnicode_DecodeUTF8(raw.as_ptr().cast(), len, c"surrogateescape".as_ptr()),
+        )
     }
 }
 
@@ -533,9 +537,11 @@ impl PySslInfo {
 /// bytes were stored stalled on store forwarding; perf annotate of `header_from`.)
 struct Raw {
     inline: [u8; Raw::INLINE],
-    /// Boxed twice for a thin pointer: 8 bytes less per header (a LOCAL header's 16 wire
-    /// bytes may cost 160 bytes held, issue 5).
-    heap: Option<Box<Box<[u8]>>>,
+    /// The whole header when it is longer than `INLINE` (else empty, which allocates
+    /// nothing): one allocation behind an 8-byte pointer, so a Header stays at 152 bytes
+    /// (a LOCAL header's 16 wire bytes may cost 160, issue 5) without the second allocation
+    /// a `Box<Box<[u8]>>` took.
+    heap: ThinVec<u8>,
 }
 
 impl Raw {
@@ -551,22 +557,22 @@ impl Raw {
             Some(head) => inline = *head,
             None => inline[..buf.len()].copy_from_slice(buf),
         }
-        Self { inline, heap: None }
+        Self { inline, heap: ThinVec::new() }
     }
 
     /// Keeps the inline copy if `header` (a prefix of what it was taken from) fits in it.
-    fn fit(self, header: &[u8]) -> Self {
-        if header.len() <= Self::INLINE {
-            self
-        } else {
-            Self { inline: self.inline, heap: Some(Box::new(header.into())) }
+    fn fit(mut self, header: &[u8]) -> Self {
+        if header.len() > Self::INLINE {
+            self.heap = ThinVec::from(header);
         }
+        self
     }
 
     fn get(&self, len: u32) -> &[u8] {
-        match &self.heap {
-            None => self.inline.get(..len as usize).unwrap_or(&self.inline),
-            Some(b) => b,
+        if self.heap.is_empty() {
+            self.inline.get(..len as usize).unwrap_or(&self.inline)
+        } else {
+            &self.heap
         }
     }
 }
