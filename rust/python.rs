@@ -234,14 +234,18 @@ fn utf8_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
+/// `(host, port)`: the first two items of `socket.getpeername()`.
+#[inline]
+fn inet_pair(py: Python<'_>, ip: IpAddr, port: u16) -> PyResult<Bound<'_, PyAny>> {
+    let host = ip_string(py, ip);
+    let Ok(port) = port.into_pyobject(py);
+    Ok((host, port).into_pyobject(py)?.into_any())
+}
+
 fn address<'py>(py: Python<'py>, addr: Option<Address<'_>>) -> PyResult<Bound<'py, PyAny>> {
     match addr {
         None => Ok(py.None().into_bound(py)),
-        Some(Address::Inet(sa)) => {
-            let host = ip_string(py, sa.ip());
-            let port = sa.port().into_pyobject(py)?;
-            Ok((host, port).into_pyobject(py)?.into_any())
-        }
+        Some(Address::Inet(sa)) => inet_pair(py, sa.ip(), sa.port()),
         Some(Address::Unix(raw)) => {
             let path = unix_path(raw);
             if path.first() == Some(&0) {
@@ -535,6 +539,7 @@ impl PySslInfo {
 /// Python object), on the heap otherwise. The length is the layout's. (A struct, not an
 /// enum: an enum's tag shifted the array by a byte, and the shifted copy right after the
 /// bytes were stored stalled on store forwarding; perf annotate of `header_from`.)
+#[repr(C)] // `inline` first, at offset 0: moved in the same 16-byte pieces it was stored in
 struct Raw {
     inline: [u8; Raw::INLINE],
     /// The whole header when it is longer than `INLINE` (else empty, which allocates
@@ -551,6 +556,7 @@ impl Raw {
     /// The first `INLINE` bytes of `buf` (all of it if shorter): a fixed-size copy when they
     /// are there, taken before parsing so that the stores have retired by the time the bytes
     /// move into the Python object. The bytes after the header's end are never read.
+    #[inline]
     fn prefix(buf: &[u8]) -> Self {
         let mut inline = [0; Self::INLINE];
         match buf.first_chunk::<{ Self::INLINE }>() {
@@ -561,6 +567,7 @@ impl Raw {
     }
 
     /// Keeps the inline copy if `header` (a prefix of what it was taken from) fits in it.
+    #[inline]
     fn fit(mut self, header: &[u8]) -> Self {
         if header.len() > Self::INLINE {
             self.heap = ThinVec::from(header);
@@ -655,12 +662,18 @@ impl PyHeader {
 
     #[getter]
     fn source<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        address(py, self.view().source())
+        match self.layout.addresses {
+            Addresses::V4 { src, .. } => inet_pair(py, IpAddr::V4(*src.ip()), src.port()),
+            _ => address(py, self.view().source()),
+        }
     }
 
     #[getter]
     fn destination<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        address(py, self.view().destination())
+        match self.layout.addresses {
+            Addresses::V4 { dst, .. } => inet_pair(py, IpAddr::V4(*dst.ip()), dst.port()),
+            _ => address(py, self.view().destination()),
+        }
     }
 
     #[getter]
@@ -1079,7 +1092,12 @@ Parse one PROXY protocol header at the start of data; header.length bytes belong
         if seen != call.keyword_values.len() {
             return None;
         }
-        let made = options(allow_v1, allow_v2, verify, max_size, haproxy_limits).and_then(|opts| {
+        let opts = if seen == 0 {
+            Ok(d)
+        } else {
+            options(allow_v1, allow_v2, verify, max_size, haproxy_limits)
+        };
+        let made = opts.and_then(|opts| {
             with_bytes(&call.get(py, data), |bytes| header_from(py, bytes, &opts))?
         });
         Some(made.map(Bound::into_any))
