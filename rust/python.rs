@@ -1127,6 +1127,36 @@ fn build_v1<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+struct BuildV1;
+
+impl FastFunction for BuildV1 {
+    const NAME: &'static core::ffi::CStr = c"build_v1";
+    const DOC: &'static core::ffi::CStr = c"build_v1(source=None, destination=None)
+--
+
+A v1 line: TCP4 or TCP6 for the two addresses, UNKNOWN without them.";
+
+    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
+        static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
+        let f =
+            CHECKED.get_or_try_init(py, || wrap_pyfunction!(build_v1, py).map(Bound::unbind))?;
+        Ok(f.bind(py).clone())
+    }
+
+    /// The addresses given positionally.
+    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
+        if call.positional.len() > 2 || call.kwnames.is_some() {
+            return None;
+        }
+        let mut ends = [None, None];
+        for (slot, &p) in ends.iter_mut().zip(call.positional) {
+            *slot = Some(call.get(py, p));
+        }
+        let made = build_v1(py, given(ends[0].as_ref()), given(ends[1].as_ref()));
+        Some(made.map(Bound::into_any))
+    }
+}
+
 /// The typed TLV keyword arguments of the v2 builders.
 #[derive(Default)]
 struct TypedTlvs<'a, 'py> {
@@ -1442,7 +1472,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySslInfo>()?;
     add_fast::<Parse>(m)?;
     m.add_function(wrap_pyfunction!(_header_from_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(build_v1, m)?)?;
+    add_fast::<BuildV1>(m)?;
     add_fast::<BuildV2>(m)?;
     add_fast::<Crc32c>(m)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;

@@ -254,7 +254,21 @@ def test_build_v2_arguments() -> None:
     assert pp.build_v2(src, dst, alpn=None, authority=None) == V2
 
 
-@pytest.mark.parametrize("name", ["parse", "build_v2", "crc32c"])
+def test_build_v1_arguments() -> None:
+    """build_v1's fast entry takes positional addresses; the rest goes to its twin."""
+    src, dst = ("192.0.2.1", 56324), ("198.51.100.2", 443)
+    line = b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n"
+    assert pp.build_v1(src, dst) == pp.build_v1(source=src, destination=dst) == line
+    assert pp.build_v1() == pp.build_v1(None, None) == b"PROXY UNKNOWN\r\n"
+    with pytest.raises(pp.BuildError, match="both source and destination"):
+        pp.build_v1(src)
+    with pytest.raises(TypeError, match="positional"):
+        pp.build_v1(src, dst, None)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'x'"):
+        pp.build_v1(src, dst, x=1)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("name", ["parse", "build_v1", "build_v2", "crc32c"])
 def test_fast_entries_are_normal_builtins(name: str) -> None:
     """Introspection, pickling and docstrings work as for any C function."""
     f = getattr(pp, name)
