@@ -932,6 +932,15 @@ trait FastFunction {
     fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>>;
 }
 
+/// The `#[pyfunction]` twin kept in `cell`, made by `make` on first use.
+fn twin<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyCFunction>>,
+    make: impl FnOnce(Python<'py>) -> PyResult<Bound<'py, PyCFunction>>,
+) -> PyResult<Bound<'py, PyCFunction>> {
+    Ok(cell.get_or_try_init(py, || make(py).map(Bound::unbind))?.bind(py).clone())
+}
+
 /// Adds `F` to the module as a `METH_FASTCALL | METH_KEYWORDS` C function.
 fn add_fast<F: FastFunction>(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // One definition per module initialisation, which `PyO3` allows once per process.
@@ -1064,9 +1073,7 @@ Parse one PROXY protocol header at the start of data; header.length bytes belong
 
     fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
         static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-        let f = CHECKED
-            .get_or_try_init(py, || wrap_pyfunction!(parse_checked, py).map(Bound::unbind))?;
-        Ok(f.bind(py).clone())
+        twin(py, &CHECKED, |py| wrap_pyfunction!(parse_checked, py))
     }
 
     /// One positional argument, and any of the keywords with values of their types.
@@ -1138,9 +1145,7 @@ A v1 line: TCP4 or TCP6 for the two addresses, UNKNOWN without them.";
 
     fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
         static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-        let f =
-            CHECKED.get_or_try_init(py, || wrap_pyfunction!(build_v1, py).map(Bound::unbind))?;
-        Ok(f.bind(py).clone())
+        twin(py, &CHECKED, |py| wrap_pyfunction!(build_v1, py))
     }
 
     /// The addresses given positionally.
@@ -1304,9 +1309,7 @@ A v2 header's bytes: PROXY for the two addresses, or LOCAL without them.";
 
     fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
         static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-        let f =
-            CHECKED.get_or_try_init(py, || wrap_pyfunction!(build_v2, py).map(Bound::unbind))?;
-        Ok(f.bind(py).clone())
+        twin(py, &CHECKED, |py| wrap_pyfunction!(build_v2, py))
     }
 
     /// Any call whose arguments have the types of the signature.
@@ -1405,9 +1408,7 @@ CRC32C (Castagnoli) of data, continuing from value (taken modulo 2**32, like zli
 
     fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
         static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-        let f =
-            CHECKED.get_or_try_init(py, || wrap_pyfunction!(crc32c_py, py).map(Bound::unbind))?;
-        Ok(f.bind(py).clone())
+        twin(py, &CHECKED, |py| wrap_pyfunction!(crc32c_py, py))
     }
 
     /// `bytes` under 1 MiB (longer ones release the GIL), and a value that fits 32 bits.

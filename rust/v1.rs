@@ -441,6 +441,16 @@ pub fn write(out: &mut Vec<u8>, ends: &Endpoints<'_>) -> Result<(), BuildError> 
 mod tests {
     use super::*;
 
+    /// A small deterministic random source (xorshift64) for the randomized tests.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     fn ok(line: &[u8]) -> Layout {
         match parse(line, false) {
             Ok(Status::Complete { header, consumed }) => {
@@ -587,13 +597,7 @@ mod tests {
     #[test]
     fn rule11_ipv6_agrees_with_std() {
         use core::str::FromStr;
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         let alphabet = b"0123456789abcdefABCDEF:.x%";
         for _ in 0..20_000 {
             let mut g = [0u16; 8];
@@ -662,13 +666,7 @@ mod tests {
     /// value and length, on random and mutated dotted quads.
     #[test]
     fn rule10_fast_ipv4_agrees_with_the_cursor() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
         let alphabet = b"0123456789. x";
         for _ in 0..50_000 {
             let mut text =
@@ -679,7 +677,7 @@ mod tests {
                 text[i] = alphabet[(next() as usize) % alphabet.len()];
             }
             let cut = (next() as usize) % (text.len() + 1);
-            let text = &text[..if next() % 4 == 0 { cut } else { text.len() }];
+            let text = &text[..if next().is_multiple_of(4) { cut } else { text.len() }];
             if let Some((addr, len)) = ipv4_fast(text, Some(b' ')) {
                 let mut c = Cursor { buf: text, pos: 0, min_total: 0 };
                 let slow = c.ipv4_by_byte(b' ').ok();
@@ -692,13 +690,7 @@ mod tests {
     /// layout, on random and mutated lines (rules 8, 10, 12, 13).
     #[test]
     fn rule8_fast_tcp4_agrees_with_the_general_pass() {
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         let alphabet = b"0123456789. \r\nxPT4";
         let mut taken = 0;
         for _ in 0..100_000 {
@@ -719,7 +711,7 @@ mod tests {
                 line[i] = alphabet[(next() as usize) % alphabet.len()];
             }
             let cut = (next() as usize) % (line.len() + 1);
-            let line = &line[..if next() % 4 == 0 { cut } else { line.len() }];
+            let line = &line[..if next().is_multiple_of(4) { cut } else { line.len() }];
             if let Some(fast) = tcp4_fast(line) {
                 taken += 1;
                 let mut c = Cursor { buf: line, pos: 0, min_total: MIN_LEN };
