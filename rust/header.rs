@@ -1,9 +1,10 @@
 //! The parsed header: field enums, the address block, and [`Header`], a zero-copy view over
 //! the wire bytes plus a small [`Layout`] of what parsing learned.
 
-use core::net::{Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{Ipv6Addr, SocketAddr, SocketAddrV4};
 
 use crate::tlv::{self, Ssl, Tlv, Tlvs};
+use crate::{v1, v2};
 
 /// Size of one UNIX address in a v2 address block (SPEC rule 27).
 pub const UNIX_ADDR_LEN: usize = 108;
@@ -109,6 +110,13 @@ pub enum Addresses {
     Unix,
 }
 
+/// Which end of the connection: where each address and port sits in its pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Source = 0,
+    Destination = 1,
+}
+
 /// One end of a connection as the header names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Address<'a> {
@@ -135,6 +143,13 @@ pub fn unix_path(raw: &[u8]) -> &[u8] {
 
 /// Everything parsing learned about a header, as plain `Copy` data that borrows nothing.
 /// Together with the header's wire bytes it makes a [`Header`].
+///
+/// The addresses are not in it: [`Header::addresses`] reads them from the wire bytes, where
+/// parsing checked them. That keeps a layout at 16 bytes, which the optimizer holds in
+/// registers; with the decoded addresses in it (52 bytes, an enum with data) every parse
+/// wrote it to the stack piecewise and read it back in wider loads, which stalled on store
+/// forwarding and took twice the time of the parse itself (callgrind and timing of the
+/// criterion case `parse/v2_ipv4`, issue 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Layout {
     /// 1 or 2.
@@ -145,12 +160,24 @@ pub struct Layout {
     pub family: Family,
     /// The transport protocol.
     pub protocol: Protocol,
-    /// The decoded addresses.
-    pub addresses: Addresses,
+    /// v1 TCP4/TCP6: where the destination address, the source port and the destination port
+    /// start in the line (the source address starts at byte 11). Zeros otherwise.
+    pub(crate) v1_fields: [u8; 3],
     /// Offset of the first TLV in the header bytes (equal to the length when there is none).
     pub tlv_start: u32,
     /// Bytes the header takes on the wire.
     pub len: u32,
+}
+
+impl Layout {
+    /// Whether the header carries addresses: a PROXY command with a known family and
+    /// protocol (v1 `UNKNOWN`, v2 LOCAL and UNSPEC do not; rules 20, 24, 26).
+    #[must_use]
+    pub fn has_addresses(&self) -> bool {
+        self.command == Command::Proxy
+            && self.family != Family::Unspec
+            && self.protocol != Protocol::Unspec
+    }
 }
 
 /// A parsed header: the wire bytes and their [`Layout`]. Cheap to copy.
@@ -165,10 +192,11 @@ impl<'a> Header<'a> {
     /// Returns `None` if they do not fit each other.
     #[must_use]
     pub fn from_parts(bytes: &'a [u8], layout: Layout) -> Option<Self> {
+        let header = Self { bytes, layout };
         let fits = bytes.len() == layout.len as usize
             && layout.tlv_start <= layout.len
-            && (layout.addresses != Addresses::Unix || bytes.len() >= 16 + 2 * UNIX_ADDR_LEN);
-        fits.then_some(Self { bytes, layout })
+            && (!layout.has_addresses() || header.addresses() != Addresses::None);
+        fits.then_some(header)
     }
 
     /// Joins bytes and the layout a successful parse of exactly those bytes gave, without
@@ -227,31 +255,51 @@ impl<'a> Header<'a> {
         self.layout.len == 0
     }
 
+    /// The addresses, decoded from the wire bytes (`None` when the header has none, see
+    /// [`Layout::has_addresses`]).
+    #[must_use]
+    pub fn addresses(&self) -> Addresses {
+        match (self.end(End::Source), self.end(End::Destination)) {
+            (
+                Some(Address::Inet(SocketAddr::V4(src))),
+                Some(Address::Inet(SocketAddr::V4(dst))),
+            ) => Addresses::V4 { src, dst },
+            (Some(Address::Inet(SocketAddr::V6(s))), Some(Address::Inet(SocketAddr::V6(d)))) => {
+                let (src, dst, src_port, dst_port) = (*s.ip(), *d.ip(), s.port(), d.port());
+                Addresses::V6 { src, dst, src_port, dst_port }
+            }
+            (Some(Address::Unix(_)), Some(Address::Unix(_))) => Addresses::Unix,
+            _ => Addresses::None,
+        }
+    }
+
     /// The client's address, or `None` when the real connection's must be used.
     #[must_use]
+    #[inline]
     pub fn source(&self) -> Option<Address<'a>> {
-        match self.layout.addresses {
-            Addresses::None => None,
-            Addresses::V4 { src, .. } => Some(Address::Inet(SocketAddr::V4(src))),
-            Addresses::V6 { src, src_port, .. } => {
-                Some(Address::Inet(SocketAddr::V6(SocketAddrV6::new(src, src_port, 0, 0))))
-            }
-            Addresses::Unix => self.bytes.get(16..16 + UNIX_ADDR_LEN).map(Address::Unix),
-        }
+        self.end(End::Source)
     }
 
     /// The address the client connected to, or `None`.
     #[must_use]
+    #[inline]
     pub fn destination(&self) -> Option<Address<'a>> {
-        match self.layout.addresses {
-            Addresses::None => None,
-            Addresses::V4 { dst, .. } => Some(Address::Inet(SocketAddr::V4(dst))),
-            Addresses::V6 { dst, dst_port, .. } => {
-                Some(Address::Inet(SocketAddr::V6(SocketAddrV6::new(dst, dst_port, 0, 0))))
+        self.end(End::Destination)
+    }
+
+    /// One end, read from the wire bytes alone (a source read decodes no destination).
+    #[inline]
+    fn end(&self, end: End) -> Option<Address<'a>> {
+        if !self.layout.has_addresses() {
+            return None;
+        }
+        match (self.layout.version, self.layout.family) {
+            (1, _) => v1::endpoint(self.bytes, &self.layout, end).map(Address::Inet),
+            (_, Family::Unix) => {
+                let start = 16 + end as usize * UNIX_ADDR_LEN;
+                self.bytes.get(start..start + UNIX_ADDR_LEN).map(Address::Unix)
             }
-            Addresses::Unix => {
-                self.bytes.get(16 + UNIX_ADDR_LEN..16 + 2 * UNIX_ADDR_LEN).map(Address::Unix)
-            }
+            _ => v2::endpoint(self.bytes, self.layout.family, end).map(Address::Inet),
         }
     }
 
@@ -282,7 +330,44 @@ mod tests {
     #[test]
     fn layout_stays_small() {
         // The Python Header holds a Layout: keep it compact (memory target of issue 5).
-        assert!(core::mem::size_of::<Layout>() <= 56, "{}", core::mem::size_of::<Layout>());
+        // 16 bytes also keeps it in registers from the parser to its caller (see Layout).
+        assert_eq!(core::mem::size_of::<Layout>(), 16);
+    }
+
+    /// Addresses are read from the wire bytes: both ends of every family, each on its own, and
+    /// `from_parts` refuses bytes whose addresses do not decode where the layout says.
+    #[test]
+    fn addresses_from_the_wire_bytes() {
+        let opts = crate::Options::default();
+        let whole = |buf: &[u8]| match crate::parse_layout(buf, &opts) {
+            Ok(crate::Status::Complete { header, .. }) => header,
+            other => panic!("{other:?}"),
+        };
+        let v1 = b"PROXY TCP6 2001:db8::1 ::ffff:10.0.0.1 65535 0\r\n";
+        let h = Header::from_parts(v1, whole(v1)).unwrap();
+        let (src, dst) = ("[2001:db8::1]:65535", "[::ffff:10.0.0.1]:0");
+        assert_eq!(h.source(), Some(Address::Inet(src.parse().unwrap())));
+        assert_eq!(h.destination(), Some(Address::Inet(dst.parse().unwrap())));
+        let v2 = crate::v2::Builder::new(
+            Command::Proxy,
+            Protocol::Dgram,
+            &crate::Endpoints::Inet(src.parse().unwrap(), dst.parse().unwrap()),
+            false,
+        )
+        .unwrap()
+        .finish()
+        .unwrap();
+        let h2 = Header::from_parts(&v2, whole(&v2)).unwrap();
+        assert_eq!((h2.source(), h2.destination()), (h.source(), h.destination()));
+        assert_eq!(h2.addresses(), h.addresses());
+        // Same length, another line: the recorded places no longer hold an address.
+        let other = b"PROXY TCP6 2001:db8::1 ::ffff:10.0.0.1 x5535 0\r\n";
+        assert_eq!(other.len(), v1.len());
+        assert_eq!(Header::from_parts(other, whole(v1)), None);
+        // A layout without addresses fits any bytes of its length.
+        let unknown = b"PROXY UNKNOWN\r\n";
+        let h = Header::from_parts(unknown, whole(unknown)).unwrap();
+        assert_eq!((h.source(), h.addresses()), (None, Addresses::None));
     }
 
     #[test]

@@ -122,23 +122,11 @@ pub enum Endpoints<'a> {
 /// # Errors
 /// `buf` can never start a valid header: what was wrong and at which byte.
 pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, ParseError> {
-    Ok(match parse_layout(buf, opts)? {
-        // The layout was made from exactly these bytes: no need to re-check that they fit.
-        Status::Complete { header, consumed } => {
-            Status::Complete { header: Header::from_parsed(&buf[..consumed], header), consumed }
-        }
-        Status::Partial { needed } => Status::Partial { needed },
-    })
-}
-
-/// [`parse`] without the borrow: the layout and the bytes it took.
-///
-/// # Errors
-/// As [`parse`].
-pub fn parse_layout(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
     // A turned-off version is refused at byte 0 (D1), so its kind may depend on byte 0 only:
     // the same bytes must fail the same way however many of them have arrived.
     let refuse = || Err(ParseError::new(ErrorKind::VersionNotAllowed, 0));
+    // Each version's parser returns the whole result, passed on as is: no copy of the layout
+    // between them (see Layout).
     match buf.first() {
         None => Ok(Status::Partial { needed: opts.min_header_len() }),
         Some(b'P') if opts.allow_v1 => v1::parse(buf, opts.haproxy_limits),
@@ -146,6 +134,19 @@ pub fn parse_layout(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseE
         Some(b'P' | b'\r') => refuse(),
         Some(_) => Err(ParseError::new(ErrorKind::NotProxyProtocol, 0)),
     }
+}
+
+/// [`parse`] without the borrow: the layout and the bytes it took.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_layout(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
+    Ok(match parse(buf, opts)? {
+        Status::Complete { header, consumed } => {
+            Status::Complete { header: *header.layout(), consumed }
+        }
+        Status::Partial { needed } => Status::Partial { needed },
+    })
 }
 
 #[cfg(test)]

@@ -28,12 +28,11 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyCFunction, PyDict, PyString, PyTuple, PyType};
 use thin_vec::ThinVec;
 
-use crate::header::{unix_path, Address, Addresses, Header, Layout, Protocol};
+use crate::header::{unix_path, Address, Header, Layout, Protocol};
 use crate::stream::{self, Fed};
 use crate::tlv::{self, Ssl};
 use crate::{
-    crc32c, parse_layout, scan, v1, v2, BuildError, Command, Endpoints, ErrorKind, Options,
-    ParseError, Status,
+    crc32c, scan, v1, v2, BuildError, Command, Endpoints, ErrorKind, Options, ParseError, Status,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -543,9 +542,9 @@ impl PySslInfo {
 struct Raw {
     inline: [u8; Raw::INLINE],
     /// The whole header when it is longer than `INLINE` (else empty, which allocates
-    /// nothing): one allocation behind an 8-byte pointer, so a Header stays at 152 bytes
-    /// (a LOCAL header's 16 wire bytes may cost 160, issue 5) without the second allocation
-    /// a `Box<Box<[u8]>>` took.
+    /// nothing): one allocation behind an 8-byte pointer, so a Header stays at 112 bytes
+    /// (tracemalloc; a LOCAL header's 16 wire bytes may cost 160, issue 5) without the second
+    /// allocation a `Box<Box<[u8]>>` took.
     heap: ThinVec<u8>,
 }
 
@@ -613,13 +612,13 @@ impl PyHeader {
 }
 
 /// Parses `buf` into a new Python `Header`. The object is made here, where the layout is,
-/// rather than returning the ~120-byte struct through `Result`s to `PyO3`: each of those moves
+/// rather than returning the 80-byte struct through `Result`s to `PyO3`: each of those moves
 /// stalled on store forwarding (perf annotate of `parse`).
 fn header_from<'py>(py: Python<'py>, buf: &[u8], opts: &Options) -> PyResult<Bound<'py, PyHeader>> {
     let raw = Raw::prefix(buf);
-    match parse_layout(buf, opts) {
-        Ok(Status::Complete { header, consumed }) => {
-            Bound::new(py, PyHeader::new(raw, &buf[..consumed], header))
+    match crate::parse(buf, opts) {
+        Ok(Status::Complete { header, .. }) => {
+            Bound::new(py, PyHeader::new(raw, header.as_bytes(), *header.layout()))
         }
         Ok(Status::Partial { needed }) => Err(incomplete_error(py, buf.len(), needed)),
         Err(e) => Err(parse_error(py, e)),
@@ -662,18 +661,12 @@ impl PyHeader {
 
     #[getter]
     fn source<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.layout.addresses {
-            Addresses::V4 { src, .. } => inet_pair(py, IpAddr::V4(*src.ip()), src.port()),
-            _ => address(py, self.view().source()),
-        }
+        address(py, self.view().source())
     }
 
     #[getter]
     fn destination<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.layout.addresses {
-            Addresses::V4 { dst, .. } => inet_pair(py, IpAddr::V4(*dst.ip()), dst.port()),
-            _ => address(py, self.view().destination()),
-        }
+        address(py, self.view().destination())
     }
 
     #[getter]
@@ -755,7 +748,7 @@ impl PyHeader {
         let fam = ["UNSPEC", "INET", "INET6", "UNIX"][l.family as usize];
         let proto = ["UNSPEC", "STREAM", "DGRAM"][l.protocol as usize];
         let mut s = format!("<Header v{} {cmd} {fam} {proto}", l.version);
-        if l.addresses != Addresses::None {
+        if l.has_addresses() {
             let src = address(py, self.view().source())?.repr()?;
             let dst = address(py, self.view().destination())?.repr()?;
             let _ = write!(s, " source={src} destination={dst}");

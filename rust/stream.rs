@@ -8,7 +8,7 @@
 
 use crate::error::ParseError;
 use crate::header::{Header, Layout};
-use crate::{parse_layout, Options, Status};
+use crate::{parse, parse_layout, Options, Status};
 
 /// Where the parser is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,10 +74,9 @@ impl Parser {
         };
         if self.buf.is_empty() {
             // Fast path: the header may be all in this input; parse it where it lies.
-            return match parse_layout(data, &self.opts) {
+            return match parse(data, &self.opts) {
                 Ok(Status::Complete { header, consumed }) => {
-                    self.state = State::Done(header);
-                    let header = Header::from_parsed(&data[..consumed], header);
+                    self.state = State::Done(*header.layout());
                     Ok(Fed::Complete { header, used: consumed })
                 }
                 Ok(Status::Partial { needed }) => {

@@ -5,11 +5,11 @@
 //! the first byte that no valid line could have (D1). A line is at most 107 bytes, so the
 //! streaming parser simply re-runs this pass over its buffer.
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::io::Write as _;
 
 use crate::error::{BuildError, ErrorKind, ParseError};
-use crate::header::{Addresses, Command, Family, Layout, Protocol};
+use crate::header::{Command, End, Family, Header, Layout, Protocol};
 use crate::{Endpoints, Status};
 
 /// The longest v1 line, CRLF included (rule 14).
@@ -18,6 +18,8 @@ pub const MAX_LEN: usize = 107;
 pub const MIN_LEN: usize = 15;
 const MIN_TCP4: usize = "PROXY TCP4 0.0.0.0 0.0.0.0 0 0\r\n".len();
 const MIN_TCP6: usize = "PROXY TCP6 :: :: 0 0\r\n".len();
+/// Where the source address starts: after `PROXY TCP4 ` or `PROXY TCP6 `.
+const SRC_START: usize = 11;
 /// Longest IPv6 text: 6 groups of 4 hex digits and a dotted quad.
 const MAX_V6_TEXT: usize = 45;
 
@@ -232,17 +234,21 @@ impl Cursor<'_> {
         }
     }
 
-    /// `SP src SP dst SP sport SP dport CRLF` after the protocol token.
-    fn tcp<A>(&mut self, addr: impl Fn(&mut Self, u8) -> Step<A>) -> Step<(A, A, u16, u16)> {
-        let src = addr(self, b' ')?;
+    /// `SP src SP dst SP sport SP dport CRLF` after the protocol token: where dst, sport and
+    /// dport start (the line is at most 107 bytes, so each fits a byte).
+    fn tcp<A>(&mut self, addr: impl Fn(&mut Self, u8) -> Step<A>) -> Step<[u8; 3]> {
+        addr(self, b' ')?;
         self.pos += 1;
-        let dst = addr(self, b' ')?;
+        let dst = self.pos as u8;
+        addr(self, b' ')?;
         self.pos += 1;
-        let sport = self.port(b' ')?;
+        let sport = self.pos as u8;
+        self.port(b' ')?;
         self.pos += 1;
-        let dport = self.port(b'\r')?;
+        let dport = self.pos as u8;
+        self.port(b'\r')?;
         self.crlf()?;
-        Ok((src, dst, sport, dport))
+        Ok([dst, sport, dport])
     }
 
     /// After `UNKNOWN`: CRLF, or a space and anything but a lone CR or LF up to CRLF, the LF
@@ -319,26 +325,25 @@ fn port_fast(s: &[u8], end: u8) -> Option<(u16, usize)> {
 /// accepts, with the same layout (tested).
 fn tcp4_fast(buf: &[u8]) -> Option<Layout> {
     let rest = buf.strip_prefix(b"PROXY TCP4 ")?;
-    let (src, len) = ipv4_fast(rest, Some(b' '))?;
-    let rest = rest.get(len + 1..)?;
-    let (dst, len) = ipv4_fast(rest, Some(b' '))?;
-    let rest = rest.get(len + 1..)?;
-    let (sport, len) = port_fast(rest, b' ')?;
-    let rest = rest.get(len + 1..)?;
-    let (dport, len) = port_fast(rest, b'\r')?;
-    if rest.get(len + 1) != Some(&b'\n') {
+    let (_, len) = ipv4_fast(rest, Some(b' '))?;
+    let dst = SRC_START + len + 1;
+    let (_, len) = ipv4_fast(buf.get(dst..)?, Some(b' '))?;
+    let sport = dst + len + 1;
+    let (_, len) = port_fast(buf.get(sport..)?, b' ')?;
+    let dport = sport + len + 1;
+    let (_, len) = port_fast(buf.get(dport..)?, b'\r')?;
+    let cr = dport + len;
+    if buf.get(cr + 1) != Some(&b'\n') {
         return None;
     }
-    let len = (buf.len() - rest.len() + len + 2) as u32;
+    let len = (cr + 2) as u32;
     Some(Layout {
         version: 1,
         command: Command::Proxy,
         family: Family::Inet,
         protocol: Protocol::Stream,
-        addresses: Addresses::V4 {
-            src: SocketAddrV4::new(src, sport),
-            dst: SocketAddrV4::new(dst, dport),
-        },
+        // All under MAX_LEN: at most 15 + 1 + 15 + 1 + 5 + 1 bytes after SRC_START.
+        v1_fields: [dst as u8, sport as u8, dport as u8],
         tlv_start: len,
         len,
     })
@@ -357,13 +362,18 @@ pub fn ipv4_text(text: &[u8]) -> Option<Ipv4Addr> {
 ///
 /// # Errors
 /// The first byte no valid line could have, with its kind.
-pub fn parse(buf: &[u8], short_unknown_only: bool) -> Result<Status<Layout>, ParseError> {
+pub fn parse(buf: &[u8], short_unknown_only: bool) -> Result<Status<Header<'_>>, ParseError> {
+    // The header is made where the layout is (see Layout); `len` is where the pass stopped.
+    let complete = |layout: Layout| {
+        let consumed = layout.len as usize;
+        Ok(Status::Complete { consumed, header: Header::from_parsed(&buf[..consumed], layout) })
+    };
     if let Some(layout) = tcp4_fast(buf) {
-        return Ok(Status::Complete { consumed: layout.len as usize, header: layout });
+        return complete(layout);
     }
     let mut c = Cursor { buf, pos: 0, min_total: MIN_LEN };
     match parse_line(&mut c, short_unknown_only) {
-        Ok(layout) => Ok(Status::Complete { consumed: layout.len as usize, header: layout }),
+        Ok(layout) => complete(layout),
         Err(Stop::Partial(min_total)) => {
             Ok(Status::Partial { needed: min_total.saturating_sub(buf.len()).max(1) })
         }
@@ -374,7 +384,7 @@ pub fn parse(buf: &[u8], short_unknown_only: bool) -> Result<Status<Layout>, Par
 fn parse_line(c: &mut Cursor<'_>, short_unknown_only: bool) -> Step<Layout> {
     c.literal(b"PROXY", ErrorKind::NotProxyProtocol)?;
     c.literal(b" ", ErrorKind::V1Syntax)?;
-    let (family, addresses) = match c.peek()? {
+    let (family, v1_fields) = match c.peek()? {
         b'T' => {
             c.literal(b"TCP", ErrorKind::V1Protocol)?;
             match c.peek()? {
@@ -382,16 +392,13 @@ fn parse_line(c: &mut Cursor<'_>, short_unknown_only: bool) -> Step<Layout> {
                     c.min_total = MIN_TCP4;
                     c.pos += 1;
                     c.literal(b" ", ErrorKind::V1Protocol)?;
-                    let (s, d, sp, dp) = c.tcp(Cursor::ipv4)?;
-                    let (src, dst) = (SocketAddrV4::new(s, sp), SocketAddrV4::new(d, dp));
-                    (Family::Inet, Addresses::V4 { src, dst })
+                    (Family::Inet, c.tcp(Cursor::ipv4)?)
                 }
                 b'6' => {
                     c.min_total = MIN_TCP6;
                     c.pos += 1;
                     c.literal(b" ", ErrorKind::V1Protocol)?;
-                    let (s, d, sp, dp) = c.tcp(Cursor::ipv6)?;
-                    (Family::Inet6, Addresses::V6 { src: s, dst: d, src_port: sp, dst_port: dp })
+                    (Family::Inet6, c.tcp(Cursor::ipv6)?)
                 }
                 _ => return c.fail(ErrorKind::V1Protocol),
             }
@@ -399,7 +406,7 @@ fn parse_line(c: &mut Cursor<'_>, short_unknown_only: bool) -> Step<Layout> {
         b'U' => {
             c.literal(b"UNKNOWN", ErrorKind::V1Protocol)?;
             c.unknown_rest(short_unknown_only)?;
-            (Family::Unspec, Addresses::None)
+            (Family::Unspec, [0; 3])
         }
         _ => return c.fail(ErrorKind::V1Protocol),
     };
@@ -410,10 +417,35 @@ fn parse_line(c: &mut Cursor<'_>, short_unknown_only: bool) -> Step<Layout> {
         command: Command::Proxy,
         family,
         protocol,
-        addresses,
+        v1_fields,
         tlv_start: len,
         len,
     })
+}
+
+/// One end's address and port in `line`, a whole TCP4 or TCP6 line that [`parse`] gave
+/// `layout` for, read again from the text at the places parsing recorded (rules 10-12). `None`
+/// if they do not fit.
+pub(crate) fn endpoint(line: &[u8], layout: &Layout, end: End) -> Option<SocketAddr> {
+    let [dst, sport, dport] = layout.v1_fields.map(usize::from);
+    let ((start, next), (port_start, port_end)) = match end {
+        End::Source => ((SRC_START, dst), (sport, b' ')),
+        End::Destination => ((dst, sport), (dport, b'\r')),
+    };
+    let (port, _) = port_fast(line.get(port_start..)?, port_end)?;
+    // The address ends at the space before the next field.
+    let text = line.get(start..next.checked_sub(1)?)?;
+    match layout.family {
+        Family::Inet => {
+            let (ip, _) = ipv4_fast(text, None)?;
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
+        }
+        Family::Inet6 => {
+            let ip = Cursor { buf: line, pos: start, min_total: 0 }.ipv6(b' ').ok()?;
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, 0)))
+        }
+        Family::Unspec | Family::Unix => None,
+    }
 }
 
 /// Appends the v1 line for `ends` to `out`: `TCP4`/`TCP6` for IP addresses, `UNKNOWN` for
@@ -440,6 +472,7 @@ pub fn write(out: &mut Vec<u8>, ends: &Endpoints<'_>) -> Result<(), BuildError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Addresses;
 
     /// A small deterministic random source (xorshift64) for the randomized tests.
     fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
@@ -455,10 +488,15 @@ mod tests {
         match parse(line, false) {
             Ok(Status::Complete { header, consumed }) => {
                 assert_eq!(consumed, line.len());
-                header
+                *header.layout()
             }
             other => panic!("{:?}: {other:?}", String::from_utf8_lossy(line)),
         }
+    }
+
+    /// The addresses of the whole line, through the public accessor.
+    fn addresses_of(line: &[u8]) -> Addresses {
+        crate::Header::from_parts(line, ok(line)).unwrap().addresses()
     }
 
     fn err(line: &[u8]) -> (ErrorKind, usize) {
@@ -480,20 +518,29 @@ mod tests {
 
     #[test]
     fn rule8_tcp4_tcp6_unknown() {
-        let l = ok(b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
-        assert_eq!(l.family, Family::Inet);
+        let line = b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n";
+        assert_eq!(ok(line).family, Family::Inet);
         assert_eq!(
-            l.addresses,
+            addresses_of(line),
             Addresses::V4 {
                 src: "192.168.0.1:56324".parse().unwrap(),
                 dst: "192.168.0.11:443".parse().unwrap()
             }
         );
-        let l = ok(b"PROXY TCP6 2001:db8::1 ::ffff:10.0.0.1 0 65535\r\n");
-        assert_eq!(l.family, Family::Inet6);
+        let line = b"PROXY TCP6 2001:db8::1 ::ffff:10.0.0.1 0 65535\r\n";
+        assert_eq!(ok(line).family, Family::Inet6);
+        assert_eq!(
+            addresses_of(line),
+            Addresses::V6 {
+                src: "2001:db8::1".parse().unwrap(),
+                dst: "::ffff:10.0.0.1".parse().unwrap(),
+                src_port: 0,
+                dst_port: 65535
+            }
+        );
         let l = ok(b"PROXY UNKNOWN\r\n");
         assert_eq!(
-            (l.family, l.protocol, l.addresses),
+            (l.family, l.protocol, addresses_of(b"PROXY UNKNOWN\r\n")),
             (Family::Unspec, Protocol::Unspec, Addresses::None)
         );
         for line in [
@@ -634,7 +681,7 @@ mod tests {
             line.extend_from_slice(&text);
             line.extend_from_slice(b" ::1 1 2\r\n");
             let ours = match parse(&line, false) {
-                Ok(Status::Complete { header, .. }) => match header.addresses {
+                Ok(Status::Complete { .. }) => match addresses_of(&line) {
                     Addresses::V6 { src, .. } => Some(src),
                     _ => None,
                 },

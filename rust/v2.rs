@@ -4,11 +4,11 @@
 //! rest, then the address block and TLVs. The 16-byte prefix is checked byte by byte as it
 //! arrives (D1); the rest only once it is all there (rule 28).
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use crate::crc32c;
 use crate::error::{BuildError, ErrorKind, ParseError};
-use crate::header::{Addresses, Command, Family, Layout, Protocol, UNIX_ADDR_LEN};
+use crate::header::{Command, End, Family, Header, Layout, Protocol, UNIX_ADDR_LEN};
 use crate::tlv::{self, Tlvs};
 use crate::{Endpoints, Options, Status};
 
@@ -23,7 +23,7 @@ pub const MAX_LEN: usize = PREFIX_LEN + 0xFFFF;
 ///
 /// # Errors
 /// The first impossible byte of the prefix, or what is wrong with the rest.
-pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
+pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, ParseError> {
     // Fixed-size reads of the whole prefix when it is there (compared as words, not byte by
     // byte: callgrind counted ~170 instructions for a v2 IPv4 parse before).
     let Some(prefix) = buf.first_chunk::<PREFIX_LEN>() else {
@@ -49,11 +49,11 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
     let Some(hdr) = buf.get(..total) else {
         return Ok(Status::Partial { needed: total - buf.len() });
     };
-    let (addresses, tlv_start) = if with_addresses {
-        (decode_addresses(hdr, family), PREFIX_LEN + addr_len)
+    let tlv_start = if with_addresses {
+        PREFIX_LEN + addr_len
     } else {
         // LOCAL, or PROXY with an UNSPEC nibble: no addresses; TLVs where they frame (D2, D3).
-        (Addresses::None, local_tlv_start(hdr, addr_len).unwrap_or(total))
+        local_tlv_start(hdr, addr_len).unwrap_or(total)
     };
     if tlv_start < total {
         tlv::validate(&hdr[tlv_start..], tlv_start, opts.haproxy_limits)?;
@@ -61,24 +61,24 @@ pub fn parse(buf: &[u8], opts: &Options) -> Result<Status<Layout>, ParseError> {
             verify_crcs(hdr, tlv_start)?;
         }
     }
-    Ok(Status::Complete {
-        consumed: total,
-        header: Layout {
-            version: 2,
-            command,
-            family,
-            protocol,
-            addresses,
-            tlv_start: tlv_start as u32,
-            len: total as u32,
-        },
-    })
+    // The header is made here, where the layout's fields are in registers, and returned as is
+    // by `crate::parse` (see Layout).
+    let layout = Layout {
+        version: 2,
+        command,
+        family,
+        protocol,
+        v1_fields: [0; 3],
+        tlv_start: tlv_start as u32,
+        len: total as u32,
+    };
+    Ok(Status::Complete { consumed: total, header: Header::from_parsed(hdr, layout) })
 }
 
 /// A prefix that is not all there or does not start with the signature: the first impossible
 /// byte, byte by byte (D1), or how many more bytes the prefix needs.
 #[cold]
-fn short_prefix(buf: &[u8]) -> Result<Status<Layout>, ParseError> {
+fn short_prefix<'a>(buf: &[u8]) -> Result<Status<Header<'a>>, ParseError> {
     let partial = Ok(Status::Partial { needed: PREFIX_LEN - buf.len().min(PREFIX_LEN) });
     for (i, &want) in SIGNATURE.iter().enumerate() {
         match buf.get(i) {
@@ -149,49 +149,27 @@ fn verify_crcs(hdr: &[u8], tlv_start: usize) -> Result<(), ParseError> {
     Ok(())
 }
 
-// Inlined: returning the address block by value stalled on store forwarding.
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn decode_addresses(hdr: &[u8], family: Family) -> Addresses {
+/// One end's IP address and port in the block after the prefix of `hdr`, a header of an
+/// INET or INET6 `family` that has addresses (rules 23, 25); `None` if the block is not all
+/// there.
+#[inline]
+pub(crate) fn endpoint(hdr: &[u8], family: Family, end: End) -> Option<SocketAddr> {
+    let block = hdr.get(PREFIX_LEN..)?;
+    let i = end as usize;
     match family {
         Family::Inet => {
-            let Some(&[s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1]) =
-                hdr.get(PREFIX_LEN..).and_then(<[u8]>::first_chunk::<12>)
-            else {
-                return Addresses::None;
-            };
-            Addresses::V4 {
-                src: SocketAddrV4::new(
-                    Ipv4Addr::new(s0, s1, s2, s3),
-                    u16::from_be_bytes([sp0, sp1]),
-                ),
-                dst: SocketAddrV4::new(
-                    Ipv4Addr::new(d0, d1, d2, d3),
-                    u16::from_be_bytes([dp0, dp1]),
-                ),
-            }
+            let block = block.first_chunk::<12>()?;
+            let ip = block[4 * i..].first_chunk::<4>()?;
+            let port = block[8 + 2 * i..].first_chunk::<2>()?;
+            Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(*ip), u16::from_be_bytes(*port))))
         }
         Family::Inet6 => {
-            let Some(block) = hdr.get(PREFIX_LEN..).and_then(<[u8]>::first_chunk::<36>) else {
-                return Addresses::None;
-            };
-            let (Some((src, rest)), Some(&[sp0, sp1, dp0, dp1])) =
-                (block.split_first_chunk::<16>(), block.last_chunk::<4>())
-            else {
-                return Addresses::None;
-            };
-            let Some(dst) = rest.first_chunk::<16>() else {
-                return Addresses::None;
-            };
-            Addresses::V6 {
-                src: Ipv6Addr::from(*src),
-                dst: Ipv6Addr::from(*dst),
-                src_port: u16::from_be_bytes([sp0, sp1]),
-                dst_port: u16::from_be_bytes([dp0, dp1]),
-            }
+            let block = block.first_chunk::<36>()?;
+            let ip = block[16 * i..].first_chunk::<16>()?;
+            let port = u16::from_be_bytes(*block[32 + 2 * i..].first_chunk::<2>()?);
+            Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(*ip), port, 0, 0)))
         }
-        Family::Unix => Addresses::Unix,
-        Family::Unspec => Addresses::None,
+        Family::Unix | Family::Unspec => None,
     }
 }
 
@@ -308,6 +286,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Addresses;
 
     fn opts() -> Options {
         Options::default()
@@ -325,11 +304,16 @@ mod tests {
     fn complete(buf: &[u8]) -> Layout {
         match parse(buf, &opts()) {
             Ok(Status::Complete { header, consumed }) => {
-                assert_eq!(consumed, header.len as usize);
-                header
+                assert_eq!(consumed, header.len());
+                *header.layout()
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The addresses of the whole header `buf`, through the public accessor.
+    fn addresses_of(buf: &[u8]) -> Addresses {
+        crate::Header::from_parts(buf, complete(buf)).unwrap().addresses()
     }
 
     fn err(buf: &[u8]) -> (ErrorKind, usize) {
@@ -342,9 +326,8 @@ mod tests {
     #[test]
     fn rule23_tcp4_and_every_prefix_partial_with_exact_needed() {
         let h = hdr(0x21, 0x11, &V4_BLOCK);
-        let l = complete(&h);
         assert_eq!(
-            l.addresses,
+            addresses_of(&h),
             Addresses::V4 {
                 src: "127.0.0.1:56324".parse().unwrap(),
                 dst: "10.0.0.2:443".parse().unwrap()
@@ -400,9 +383,8 @@ mod tests {
     fn d2_unspec_under_proxy_has_no_addresses_and_honours_length() {
         for fam in [0x00, 0x01, 0x02, 0x10, 0x20, 0x30] {
             let h = hdr(0x21, fam, &V4_BLOCK);
-            let l = complete(&h);
-            assert_eq!(l.addresses, Addresses::None);
-            assert_eq!(l.len as usize, h.len());
+            assert_eq!(addresses_of(&h), Addresses::None);
+            assert_eq!(complete(&h).len as usize, h.len());
         }
     }
 
@@ -415,7 +397,10 @@ mod tests {
         let crc = crc32c::append(0, &h);
         h[19..23].copy_from_slice(&crc.to_be_bytes());
         let l = complete(&h);
-        assert_eq!((l.command, l.addresses, l.tlv_start), (Command::Local, Addresses::None, 16));
+        assert_eq!(
+            (l.command, addresses_of(&h), l.tlv_start),
+            (Command::Local, Addresses::None, 16)
+        );
         // Damaged in transit, its CRC32C no longer marks byte 16: D3's order then reads the
         // NOOP after the address block, where no CRC32C is (HAProxy 2.6 accepts it too).
         h[20] ^= 1;

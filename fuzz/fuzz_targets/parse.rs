@@ -2,9 +2,9 @@
 //!
 //! Invariant: it never panics and returns Complete, Partial or one of our errors; when
 //! Complete, `consumed <= len`, `header.as_bytes() == input[..consumed]`, the header's bytes
-//! alone re-parse to the same layout, its accessors (addresses, TLVs, SSL) stay inside those
-//! bytes and the TLVs tile the region after the address block exactly; when Partial,
-//! `needed >= 1`. Growing the input byte by byte never changes a decision once made (every
+//! alone re-parse to the same layout, its addresses decode exactly when the layout says it has
+//! some, its accessors (addresses, TLVs, SSL) stay inside those bytes and the TLVs tile the
+//! region after the address block exactly; when Partial, `needed >= 1`. Growing the input byte by byte never changes a decision once made (every
 //! prefix of a complete header is Partial, an error stays the same error), `needed` never
 //! points past the end of the header (exact for v2 once the 16-byte prefix is in), and a v1
 //! or v2-prefix error is decided at the byte it names (D1). Looser options never reject what
@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proxyproto_rs::{parse, tlv, v2, ErrorKind, Options, ParseError, Status};
+use proxyproto_rs::{parse, tlv, v2, Addresses, ErrorKind, Options, ParseError, Status};
 
 /// Errors decided by the byte they name (v1 and the v2 prefix, D1).
 fn decided_at_its_byte(kind: ErrorKind) -> bool {
@@ -49,7 +49,11 @@ fn check(data: &[u8], opts: &Options) -> Outcome {
                 }
                 other => panic!("header bytes do not re-parse: {other:?}"),
             }
-            let _ = (header.source(), header.destination());
+            // Addresses are read from the wire bytes on demand: they always decode when the
+            // header has them (v1 re-reads its text at the places parsing recorded).
+            let has = header.layout().has_addresses();
+            assert_eq!(header.addresses() != Addresses::None, has);
+            assert_eq!((header.source().is_some(), header.destination().is_some()), (has, has));
             // TLVs were validated: they tile [tlv_start, len) exactly.
             let mut end = header.layout().tlv_start as usize;
             for t in header.tlvs() {

@@ -125,7 +125,7 @@ fuzz_target!(|input: Input| {
         match ends {
             Endpoints::None => {
                 assert_eq!(header.family(), Family::Unspec);
-                assert_eq!(header.layout().addresses, Addresses::None);
+                assert_eq!(header.addresses(), Addresses::None);
             }
             Endpoints::Inet(s, d) => {
                 assert_eq!(header.protocol(), Protocol::Stream);
@@ -232,7 +232,7 @@ fuzz_target!(|input: Input| {
             Endpoints::None => unreachable!(),
         }
     } else {
-        assert_eq!(header.layout().addresses, Addresses::None);
+        assert_eq!(header.addresses(), Addresses::None);
     }
     let got: Vec<(u8, Vec<u8>)> = header.tlvs().map(|t| (t.kind, t.value.to_vec())).collect();
     let mut want = tlvs;
