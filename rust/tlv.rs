@@ -98,23 +98,46 @@ impl<'a> Iterator for Tlvs<'a> {
 /// # Errors
 /// `TlvTruncated` or `TlvLength` at the offending TLV.
 pub fn validate(region: &[u8], offset: usize, haproxy_limits: bool) -> Result<(), ParseError> {
+    if all_valid(region, haproxy_limits) {
+        return Ok(());
+    }
     let mut pos = 0;
     while pos < region.len() {
         let at = offset + pos;
-        let Some(&[kind, hi, lo]) = region.get(pos..pos + 3).and_then(|s| s.first_chunk::<3>())
-        else {
+        let Some(&[kind, hi, lo]) = region.get(pos..).and_then(<[u8]>::first_chunk::<3>) else {
             return Err(ParseError::new(ErrorKind::TlvTruncated, at));
         };
-        let len = usize::from(u16::from_be_bytes([hi, lo]));
-        let Some(value) = region.get(pos + 3..pos + 3 + len) else {
+        let end = pos + 3 + usize::from(u16::from_be_bytes([hi, lo]));
+        let Some(value) = region.get(pos + 3..end) else {
             return Err(ParseError::new(ErrorKind::TlvTruncated, at + 1));
         };
         if !length_ok(kind, value, haproxy_limits) {
             return Err(ParseError::new(ErrorKind::TlvLength, at + 1));
         }
-        pos += 3 + len;
+        pos = end;
     }
     Ok(())
+}
+
+/// [`validate`]'s answer for valid TLVs, in a lean loop: one bounds check per TLV and one bit
+/// test for types without a length rule (callgrind: about half the instructions of the
+/// precise walk, which runs only when this says no, to name the error and its offset).
+fn all_valid(region: &[u8], haproxy_limits: bool) -> bool {
+    // The types whose length `length_ok` checks without `haproxy_limits`, as bits.
+    const RULED: u64 = 1 << CRC32C | 1 << UNIQUE_ID | 1 << SSL;
+    let mut rest = region;
+    while let Some((&[kind, hi, lo], after)) = rest.split_first_chunk::<3>() {
+        let Some((value, next)) = after.split_at_checked(usize::from(u16::from_be_bytes([hi, lo])))
+        else {
+            return false;
+        };
+        let ruled = haproxy_limits || (kind < 64 && RULED >> kind & 1 == 1);
+        if ruled && !length_ok(kind, value, haproxy_limits) {
+            return false;
+        }
+        rest = next;
+    }
+    rest.is_empty()
 }
 
 fn length_ok(kind: u8, value: &[u8], haproxy_limits: bool) -> bool {
