@@ -40,8 +40,16 @@ pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, Pa
         return Err(ParseError::new(ErrorKind::HeaderTooLarge, 14));
     }
     let addr_len = family.address_block_len();
-    let with_addresses =
-        command == Command::Proxy && family != Family::Unspec && protocol != Protocol::Unspec;
+    let mut layout = Layout {
+        version: 2,
+        command,
+        family,
+        protocol,
+        v1_fields: [0; 3],
+        tlv_start: total as u32,
+        len: total as u32,
+    };
+    let with_addresses = layout.has_addresses();
     if with_addresses && body_len < addr_len {
         // Known from the length field alone (D1; CVE-2019-14243's shape).
         return Err(ParseError::new(ErrorKind::V2AddressTruncated, 14));
@@ -63,15 +71,7 @@ pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, Pa
     }
     // The header is made here, where the layout's fields are in registers, and returned as is
     // by `crate::parse` (see Layout).
-    let layout = Layout {
-        version: 2,
-        command,
-        family,
-        protocol,
-        v1_fields: [0; 3],
-        tlv_start: tlv_start as u32,
-        len: total as u32,
-    };
+    layout.tlv_start = tlv_start as u32;
     Ok(Status::Complete { consumed: total, header: Header::from_parsed(hdr, layout) })
 }
 
