@@ -424,20 +424,13 @@ fn parse_line(c: &mut Cursor<'_>, short_unknown_only: bool) -> Step<Layout> {
 }
 
 /// One end's address and port in `line`, a whole TCP4 or TCP6 line that [`parse`] gave
-/// `layout` for, read again from the text at the places parsing recorded (rules 10-12). `None`
-/// if they do not fit.
+/// `layout` for, read again at the places parsing recorded (rules 10-12). `None` if they do
+/// not fit.
 pub(crate) fn endpoint(line: &[u8], layout: &Layout, end: End) -> Option<SocketAddr> {
-    let [dst, sport, dport] = layout.v1_fields.map(usize::from);
-    let ((start, next), (port_start, port_end)) = match end {
-        End::Source => ((SRC_START, dst), (sport, b' ')),
-        End::Destination => ((dst, sport), (dport, b'\r')),
-    };
-    let (port, _) = port_fast(line.get(port_start..)?, port_end)?;
-    // The address ends at the space before the next field.
-    let text = line.get(start..next.checked_sub(1)?)?;
+    let (start, stop, port) = endpoint_at(line, layout, end)?;
     match layout.family {
         Family::Inet => {
-            let (ip, _) = ipv4_fast(text, None)?;
+            let (ip, _) = ipv4_fast(line.get(start..stop)?, None)?;
             Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
         }
         Family::Inet6 => {
@@ -446,6 +439,24 @@ pub(crate) fn endpoint(line: &[u8], layout: &Layout, end: End) -> Option<SocketA
         }
         Family::Unspec | Family::Unix => None,
     }
+}
+
+/// Where one end's address starts and stops (at the space before the next field) in a line
+/// `layout` came from, and its port. IPv4 text is canonical already (rule 10: no leading
+/// zeros), so it can be used as is.
+pub(crate) fn endpoint_at(line: &[u8], layout: &Layout, end: End) -> Option<(usize, usize, u16)> {
+    let [dst, sport, dport] = layout.v1_fields.map(usize::from);
+    // Each field ends one byte before the next starts; the last port two before the end.
+    let (start, next, port) = match end {
+        End::Source => (SRC_START, dst, line.get(sport..dport.checked_sub(1)?)?),
+        End::Destination => (dst, sport, line.get(dport..line.len().checked_sub(2)?)?),
+    };
+    // Checked digits already (rule 12): only their value is wanted here.
+    let port = port.iter().try_fold(0u32, |v, &b| {
+        let d = b.wrapping_sub(b'0');
+        (d <= 9 && v <= 6553).then_some(v * 10 + u32::from(d))
+    })?;
+    Some((start, next.checked_sub(1)?, u16::try_from(port).ok()?))
 }
 
 /// Appends the v1 line for `ends` to `out`: `TCP4`/`TCP6` for IP addresses, `UNKNOWN` for
