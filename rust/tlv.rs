@@ -101,6 +101,12 @@ pub fn validate(region: &[u8], offset: usize, haproxy_limits: bool) -> Result<()
     if all_valid(region, haproxy_limits) {
         return Ok(());
     }
+    first_error(region, offset, haproxy_limits)
+}
+
+/// The precise walk: the first TLV that is wrong, and how.
+#[cold]
+fn first_error(region: &[u8], offset: usize, haproxy_limits: bool) -> Result<(), ParseError> {
     let mut pos = 0;
     while pos < region.len() {
         let at = offset + pos;
@@ -307,6 +313,29 @@ mod tests {
         // Sub-TLV types are not top-level types: 0x03 of 1 byte inside SSL is kept.
         assert!(validate(&[SSL, 0, 9, 1, 0, 0, 0, 0, CRC32C, 0, 1, 7], 0, false).is_ok());
         assert!(validate(&[SSL, 0, 9, 1, 0, 0, 0, 0, CRC32C, 0, 2, 7], 0, false).is_err());
+    }
+
+    /// The lean pass and the precise walk agree: every type and length the lean pass does not
+    /// look at is one `length_ok` accepts, and both give the same answer on every one-TLV
+    /// region (D4, rules 34-37).
+    #[test]
+    fn d4_lean_pass_agrees_with_the_precise_walk() {
+        let ssl_ok = [0x01, 0, 0, 0, 0, 0x21, 0, 1, b'x'];
+        for kind in 0..=255u8 {
+            for len in [0usize, 1, 4, 5, 9, 128, 129, 255, 256, 1024, 1025] {
+                let mut value = vec![0u8; len];
+                if len == ssl_ok.len() {
+                    value.copy_from_slice(&ssl_ok);
+                }
+                let mut region = vec![kind];
+                region.extend_from_slice(&(len as u16).to_be_bytes());
+                region.extend_from_slice(&value);
+                for limits in [false, true] {
+                    let precise = first_error(&region, 0, limits).is_ok();
+                    assert_eq!(all_valid(&region, limits), precise, "{kind:#x} {len} {limits}");
+                }
+            }
+        }
     }
 
     #[test]
