@@ -159,14 +159,14 @@ pub(crate) fn endpoint(hdr: &[u8], family: Family, end: End) -> Option<SocketAdd
     match family {
         Family::Inet => {
             let block = block.first_chunk::<12>()?;
-            let ip = block[4 * i..].first_chunk::<4>()?;
-            let port = block[8 + 2 * i..].first_chunk::<2>()?;
+            let ip = block.get(4 * i..)?.first_chunk::<4>()?;
+            let port = block.get(8 + 2 * i..)?.first_chunk::<2>()?;
             Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(*ip), u16::from_be_bytes(*port))))
         }
         Family::Inet6 => {
             let block = block.first_chunk::<36>()?;
-            let ip = block[16 * i..].first_chunk::<16>()?;
-            let port = u16::from_be_bytes(*block[32 + 2 * i..].first_chunk::<2>()?);
+            let ip = block.get(16 * i..)?.first_chunk::<16>()?;
+            let port = u16::from_be_bytes(*block.get(32 + 2 * i..)?.first_chunk::<2>()?);
             Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(*ip), port, 0, 0)))
         }
         Family::Unix | Family::Unspec => None,
