@@ -446,17 +446,13 @@ pub(crate) fn endpoint(line: &[u8], layout: &Layout, end: End) -> Option<SocketA
 /// zeros), so it can be used as is.
 pub(crate) fn endpoint_at(line: &[u8], layout: &Layout, end: End) -> Option<(usize, usize, u16)> {
     let [dst, sport, dport] = layout.v1_fields.map(usize::from);
-    // Each field ends one byte before the next starts; the last port two before the end.
-    let (start, next, port) = match end {
-        End::Source => (SRC_START, dst, line.get(sport..dport.checked_sub(1)?)?),
-        End::Destination => (dst, sport, line.get(dport..line.len().checked_sub(2)?)?),
+    let ((start, next), (port_start, port_end)) = match end {
+        End::Source => ((SRC_START, dst), (sport, b' ')),
+        End::Destination => ((dst, sport), (dport, b'\r')),
     };
-    // Checked digits already (rule 12): only their value is wanted here.
-    let port = port.iter().try_fold(0u32, |v, &b| {
-        let d = b.wrapping_sub(b'0');
-        (d <= 9 && v <= 6553).then_some(v * 10 + u32::from(d))
-    })?;
-    Some((start, next.checked_sub(1)?, u16::try_from(port).ok()?))
+    let (port, _) = port_fast(line.get(port_start..)?, port_end)?;
+    // The address ends at the space before the next field.
+    Some((start, next.checked_sub(1)?, port))
 }
 
 /// Appends the v1 line for `ends` to `out`: `TCP4`/`TCP6` for IP addresses, `UNKNOWN` for
