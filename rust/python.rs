@@ -15,7 +15,7 @@
 )]
 
 use core::hash::{Hash, Hasher};
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write as _;
 
@@ -160,49 +160,12 @@ fn options(
     Ok(Options { allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits })
 }
 
-/// Each octet's decimal text: its length, then up to three digits.
-const OCTET_TEXT: [[u8; 4]; 256] = {
-    let mut table = [[0u8; 4]; 256];
-    let mut i = 0;
-    while i < 256 {
-        let v = i as u8;
-        table[i] = if v >= 100 {
-            [3, b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10]
-        } else if v >= 10 {
-            [2, b'0' + v / 10, b'0' + v % 10, 0]
-        } else {
-            [1, b'0' + v, 0, 0]
-        };
-        i += 1;
-    }
-    table
-};
-
-/// Dotted-quad text without going through `fmt`: four table lookups, each written as a
-/// whole 4-byte word (callgrind: a third of the instructions of digit-by-digit division).
-fn write_ipv4(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
-    let mut n = 0;
-    for octet in ip.octets() {
-        let [len, digits @ ..] = OCTET_TEXT[usize::from(octet)];
-        // `n` is at most 12 before the last octet, so `n..n + 4` stays inside the 19 bytes.
-        if let Some(slot) = out.get_mut(n..n + 4) {
-            slot.copy_from_slice(&[digits[0], digits[1], digits[2], b'.']);
-        }
-        n += usize::from(len);
-        if let Some(dot) = out.get_mut(n) {
-            *dot = b'.';
-        }
-        n += 1;
-    }
-    n - 1
-}
-
 fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
     match ip {
         IpAddr::V4(v4) => {
             let mut buf = [0u8; 19];
-            let n = write_ipv4(v4, &mut buf);
-            // SAFETY: `write_ipv4` writes only ASCII digits and dots, which are valid UTF-8.
+            let n = v1::write_ipv4(v4, &mut buf);
+            // SAFETY: `v1::write_ipv4` writes only ASCII digits and dots, which are valid UTF-8.
             // Checking it with `str::from_utf8` cost ~90 of the ~2700 instructions of
             // `parse(v2).source` (callgrind), hence the unchecked conversion.
             let text = unsafe { core::str::from_utf8_unchecked(&buf[..n]) };
