@@ -172,9 +172,11 @@ fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
             PyString::new(py, text)
         }
         IpAddr::V6(v6) => {
-            let mut s = String::with_capacity(45);
-            let _ = write!(s, "{v6}");
-            PyString::new(py, &s)
+            let mut buf = [0u8; v1::MAX_V6_CANONICAL];
+            let n = v1::write_ipv6(v6, &mut buf);
+            // SAFETY: `v1::write_ipv6` writes only ASCII hex digits, colons and dots.
+            let text = unsafe { core::str::from_utf8_unchecked(&buf[..n]) };
+            PyString::new(py, text)
         }
     }
 }

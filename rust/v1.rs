@@ -6,7 +6,6 @@
 //! streaming parser simply re-runs this pass over its buffer.
 
 use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::io::Write as _;
 
 use crate::error::{BuildError, ErrorKind, ParseError};
 use crate::header::{Command, End, Family, Header, Layout, Protocol};
@@ -477,8 +476,13 @@ pub fn write(out: &mut Vec<u8>, ends: &Endpoints<'_>) -> Result<(), BuildError> 
             (s.port(), d.port())
         }
         Endpoints::Inet(SocketAddr::V6(s), SocketAddr::V6(d)) => {
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "PROXY TCP6 {} {} ", s.ip(), d.ip());
+            out.extend_from_slice(b"PROXY TCP6 ");
+            for ip in [s.ip(), d.ip()] {
+                let mut text = [0; MAX_V6_CANONICAL];
+                let n = write_ipv6(*ip, &mut text);
+                out.extend_from_slice(&text[..n]);
+                out.push(b' ');
+            }
             (s.port(), d.port())
         }
         Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
@@ -527,6 +531,55 @@ pub(crate) fn write_ipv4(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
         n += 1;
     }
     n - 1
+}
+
+/// Longest canonical IPv6 text: 8 groups of 4 hex digits and 7 colons.
+pub(crate) const MAX_V6_CANONICAL: usize = 39;
+
+/// IPv6 text in the canonical form of D8 (RFC 5952: lowercase, no leading zeros, the longest
+/// run of two or more zero groups as `::`, the leftmost of equal runs; IPv4-mapped addresses
+/// dotted), byte for byte what `Ipv6Addr`'s `Display` writes, without going through `fmt`.
+/// Returns the length written at the start of `out`.
+pub(crate) fn write_ipv6(ip: Ipv6Addr, out: &mut [u8; MAX_V6_CANONICAL]) -> usize {
+    let mut n = 0;
+    let mut push = |text: &[u8]| {
+        if let Some(slot) = out.get_mut(n..n + text.len()) {
+            slot.copy_from_slice(text);
+            n += text.len();
+        }
+    };
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        let mut dotted = [0; 19];
+        let len = write_ipv4(v4, &mut dotted);
+        push(b"::ffff:");
+        push(dotted.get(..len).unwrap_or_default());
+        return n;
+    }
+    let groups = ip.segments();
+    // The longest run of zero groups: (start, length).
+    let (mut zeros, mut run) = ((0, 0), (0, 0));
+    for (i, &g) in groups.iter().enumerate() {
+        run = if g == 0 { (run.0, run.1 + 1) } else { (i + 1, 0) };
+        if run.1 > zeros.1 {
+            zeros = run;
+        }
+    }
+    let skipped = if zeros.1 >= 2 { zeros.0..zeros.0 + zeros.1 } else { 8..8 };
+    for (i, &g) in groups.iter().enumerate() {
+        if skipped.contains(&i) {
+            if i == skipped.start {
+                push(b"::");
+            }
+            continue;
+        }
+        if i > 0 && i != skipped.end {
+            push(b":");
+        }
+        let digits = (16 - g.leading_zeros() as usize).div_ceil(4).max(1);
+        let hex = [12, 8, 4, 0].map(|shift| b"0123456789abcdef"[usize::from(g >> shift & 0xF)]);
+        push(hex.get(4 - digits..).unwrap_or_default());
+    }
+    n
 }
 
 /// A port's decimal text (rule 12: no leading zero), without going through `fmt`.
@@ -903,5 +956,40 @@ mod tests {
             assert_eq!(out, want.as_bytes());
             assert_eq!(addresses_of(&out), Addresses::V4 { src: s, dst: d });
         }
+    }
+
+    /// D8: the IPv6 writer (no `fmt`) writes what `std`'s `Display` writes, on random
+    /// addresses whose groups are zero half the time (so every shape of zero run, ties
+    /// included), on IPv4-mapped and -compatible ones and on the edges.
+    #[test]
+    fn d8_write_ipv6_matches_display() {
+        let mut next = xorshift(0x5DEE_CE66_D1CE_5EEDu64);
+        let mut ips: Vec<Ipv6Addr> =
+            ["::", "::1", "1::", "::ffff:0.0.0.0", "::ffff:1.2.3.4", "::1.2.3.4"]
+                .iter()
+                .map(|t| t.parse().unwrap())
+                .collect();
+        ips.push(Ipv6Addr::from(u128::MAX));
+        for _ in 0..20_000 {
+            let r = u128::from(next()) << 64 | u128::from(next());
+            let zeros = next();
+            let mut groups = [0u16; 8];
+            for (i, g) in groups.iter_mut().enumerate() {
+                // Each group: zero, or a random value of 1 to 4 hex digits.
+                if zeros >> i & 1 == 1 {
+                    *g = (r >> (16 * i)) as u16 >> (4 * (zeros >> (8 + 2 * i) & 3));
+                }
+            }
+            ips.push(Ipv6Addr::from(groups));
+        }
+        for ip in ips {
+            let mut text = [0; MAX_V6_CANONICAL];
+            let n = write_ipv6(ip, &mut text);
+            assert_eq!(&text[..n], ip.to_string().as_bytes(), "{ip:?}");
+        }
+        let ends = Endpoints::Inet("[2001:db8::1]:80".parse().unwrap(), "[::2]:0".parse().unwrap());
+        let mut out = Vec::new();
+        write(&mut out, &ends).unwrap();
+        assert_eq!(out, b"PROXY TCP6 2001:db8::1 ::2 80 0\r\n");
     }
 }
