@@ -115,11 +115,20 @@ impl Cursor<'_> {
         Ok(Ipv4Addr::from(octets))
     }
 
-    /// IPv6 text (rule 11, D6), ending at the byte `end`: hex groups of at most 4 digits, at
-    /// most one `::`, optionally a dotted quad for the last 32 bits, 128 bits in all. A prefix
-    /// fails at the byte that makes it impossible; what only the whole text can show (too
-    /// few groups, an unfinished quad) fails at the terminator.
+    /// IPv6 text (rule 11, D6), ending at the byte `end`.
     fn ipv6(&mut self, end: u8) -> Step<Ipv6Addr> {
+        if let Some((addr, len)) = self.buf.get(self.pos..).and_then(|s| ipv6_fast(s, end)) {
+            self.pos += len;
+            return Ok(addr);
+        }
+        self.ipv6_by_byte(end)
+    }
+
+    /// [`Cursor::ipv6`] one byte at a time: hex groups of at most 4 digits, at most one `::`,
+    /// optionally a dotted quad for the last 32 bits, 128 bits in all. A prefix fails at the
+    /// byte that makes it impossible; what only the whole text can show (too few groups, an
+    /// unfinished quad) fails at the terminator.
+    fn ipv6_by_byte(&mut self, end: u8) -> Step<Ipv6Addr> {
         let start = self.pos;
         let mut groups = [0u16; 8];
         let mut n = 0usize; // groups ended by ':'
@@ -300,6 +309,62 @@ fn ipv4_fast(s: &[u8], end: Option<u8>) -> Option<(Ipv4Addr, usize)> {
         i += usize::from(k < 3);
     }
     Some((Ipv4Addr::from(octets), i))
+}
+
+/// The common case of [`Cursor::ipv6`]: a whole, valid address of hex groups (at most one
+/// `::`, no dotted quad) followed by `end`, read in one straight pass (a third of the time of
+/// the byte-by-byte reader, which is kept for everything else: dotted quads, unfinished or
+/// invalid text, and the error offsets). Accepts only what the slow reader accepts, with the
+/// same value (tested).
+fn ipv6_fast(s: &[u8], end: u8) -> Option<(Ipv6Addr, usize)> {
+    let mut groups = [0u16; 8];
+    let mut n = 0; // groups read
+    let mut gap = None; // groups before the `::`
+    let mut i = 0;
+    if s.starts_with(b"::") {
+        gap = Some(0);
+        i = 2;
+    }
+    // Unless the text is `::` alone: groups, each followed by the terminator, `:` or `::`.
+    if s.get(i) != Some(&end) || gap.is_none() {
+        loop {
+            let mut value = 0u16;
+            let mut digits = 0;
+            while let Some(d) = s.get(i).and_then(|&b| char::from(b).to_digit(16)) {
+                if digits == 4 {
+                    return None;
+                }
+                value = value << 4 | d as u16;
+                digits += 1;
+                i += 1;
+            }
+            *groups.get_mut(n).filter(|_| digits > 0)? = value;
+            n += 1;
+            match *s.get(i)? {
+                b if b == end => break,
+                b':' if s.get(i + 1) == Some(&b':') => {
+                    if gap.replace(n).is_some() {
+                        return None;
+                    }
+                    i += 2;
+                    if s.get(i) == Some(&end) {
+                        break;
+                    }
+                }
+                b':' => i += 1,
+                _ => return None,
+            }
+        }
+    }
+    let before = match gap {
+        Some(before) if n <= 7 => before,
+        None if n == 8 => 8,
+        _ => return None,
+    };
+    let mut out = [0u16; 8];
+    out[..before].copy_from_slice(&groups[..before]);
+    out[8 - (n - before)..].copy_from_slice(&groups[before..n]);
+    Some((Ipv6Addr::from(out), i))
 }
 
 /// A port (rule 12) followed by `end`, in one straight pass like [`ipv4_fast`]: `None` for
@@ -851,6 +916,62 @@ mod tests {
                 assert_eq!((slow, c.pos), (Some(addr), len), "{:?}", String::from_utf8_lossy(text));
             }
         }
+    }
+
+    /// The fast IPv6 reader accepts only what the byte-by-byte one accepts, with the same
+    /// value and length (rule 11), on random forms of random addresses, mutated and cut; and
+    /// it takes every form without a dotted quad (so `.source` and TCP6 lines use it).
+    #[test]
+    fn rule11_fast_ipv6_agrees_with_the_cursor() {
+        let mut next = xorshift(0xD1B5_4A32_D192_ED03u64);
+        let alphabet = b"0123456789abcdefABCDEF:. x";
+        let mut taken = 0;
+        for _ in 0..50_000 {
+            let mut g = [0u16; 8];
+            for x in &mut g {
+                *x = match next() % 3 {
+                    0 => 0,
+                    1 => (next() % 4096) as u16,
+                    _ => next() as u16,
+                };
+            }
+            let addr = Ipv6Addr::from(g);
+            let hex: Vec<String> = g.iter().map(|x| format!("{x:X}")).collect();
+            let form = next() % 4;
+            let mut text = match form {
+                0 => {
+                    let mut t = [0; MAX_V6_CANONICAL];
+                    let n = write_ipv6(addr, &mut t);
+                    t[..n].to_vec()
+                }
+                1 => g.iter().map(|x| format!("{x:04x}")).collect::<Vec<_>>().join(":").into(),
+                2 => hex.join(":").into(),
+                _ => {
+                    // `::` in place of a random run of groups, zero or not.
+                    let (a, b) = ((next() % 8) as usize, (next() % 9) as usize);
+                    let (a, b) = (a.min(b), a.max(b));
+                    format!("{}::{}", hex[..a].join(":"), hex[b..].join(":")).into()
+                }
+            };
+            text.push(b' ');
+            let valid = form != 0 || addr.to_ipv4_mapped().is_none();
+            if form < 3 && valid {
+                assert_eq!(ipv6_fast(&text, b' '), Some((addr, text.len() - 1)), "{text:?}");
+            }
+            for _ in 0..(next() % 3) {
+                let i = (next() as usize) % text.len();
+                text[i] = alphabet[(next() as usize) % alphabet.len()];
+            }
+            let cut = (next() as usize) % (text.len() + 1);
+            let text = &text[..if next().is_multiple_of(4) { cut } else { text.len() }];
+            if let Some((fast, len)) = ipv6_fast(text, b' ') {
+                taken += 1;
+                let mut c = Cursor { buf: text, pos: 0, min_total: 0 };
+                let slow = c.ipv6_by_byte(b' ').ok();
+                assert_eq!((slow, c.pos), (Some(fast), len), "{:?}", String::from_utf8_lossy(text));
+            }
+        }
+        assert!(taken > 10_000, "the fast path took only {taken} texts");
     }
 
     /// The `PROXY TCP4` fast path accepts only lines the general pass accepts, with the same
