@@ -669,6 +669,34 @@ mod tests {
         }
     }
 
+    /// Up to two random bytes of `text` replaced by bytes of `alphabet`.
+    fn mutate(next: &mut impl FnMut() -> u64, text: &mut [u8], alphabet: &[u8]) {
+        for _ in 0..(next() % 3) {
+            let i = (next() as usize) % text.len();
+            text[i] = alphabet[(next() as usize) % alphabet.len()];
+        }
+    }
+
+    /// `text`, or one time in four a random prefix of it (input still arriving).
+    fn maybe_cut<'t>(next: &mut impl FnMut() -> u64, text: &'t [u8]) -> &'t [u8] {
+        let cut = (next() as usize) % (text.len() + 1);
+        &text[..if next().is_multiple_of(4) { cut } else { text.len() }]
+    }
+
+    /// Eight IPv6 groups, a quarter of them zero and a quarter below 16, so that zero runs of
+    /// every length and place occur.
+    fn random_groups(next: &mut impl FnMut() -> u64) -> [u16; 8] {
+        let mut g = [0u16; 8];
+        for x in &mut g {
+            *x = match next() % 4 {
+                0 => 0,
+                1 => (next() % 16) as u16,
+                _ => next() as u16,
+            };
+        }
+        g
+    }
+
     fn ok(line: &[u8]) -> Layout {
         match parse(line, false) {
             Ok(Status::Complete { header, consumed }) => {
@@ -832,14 +860,7 @@ mod tests {
         let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         let alphabet = b"0123456789abcdefABCDEF:.x%";
         for _ in 0..20_000 {
-            let mut g = [0u16; 8];
-            for x in &mut g {
-                *x = match next() % 4 {
-                    0 => 0,
-                    1 => (next() % 16) as u16,
-                    _ => next() as u16,
-                };
-            }
+            let g = random_groups(&mut next);
             let addr = Ipv6Addr::from(g);
             let mut text = match next() % 4 {
                 0 => addr.to_string(),
@@ -857,10 +878,7 @@ mod tests {
                 ),
             }
             .into_bytes();
-            for _ in 0..(next() % 3) {
-                let i = (next() as usize) % text.len();
-                text[i] = alphabet[(next() as usize) % alphabet.len()];
-            }
+            mutate(&mut next, &mut text, alphabet);
             let std = core::str::from_utf8(&text).ok().and_then(|t| Ipv6Addr::from_str(t).ok());
             let mut line = b"PROXY TCP6 ".to_vec();
             line.extend_from_slice(&text);
@@ -904,12 +922,8 @@ mod tests {
             let mut text =
                 format!("{}.{}.{}.{} ", next() % 300, next() % 256, next() % 256, next() % 1000)
                     .into_bytes();
-            for _ in 0..(next() % 3) {
-                let i = (next() as usize) % text.len();
-                text[i] = alphabet[(next() as usize) % alphabet.len()];
-            }
-            let cut = (next() as usize) % (text.len() + 1);
-            let text = &text[..if next().is_multiple_of(4) { cut } else { text.len() }];
+            mutate(&mut next, &mut text, alphabet);
+            let text = maybe_cut(&mut next, &text);
             if let Some((addr, len)) = ipv4_fast(text, Some(b' ')) {
                 let mut c = Cursor { buf: text, pos: 0, min_total: 0 };
                 let slow = c.ipv4_by_byte(b' ').ok();
@@ -927,14 +941,7 @@ mod tests {
         let alphabet = b"0123456789abcdefABCDEF:. x";
         let mut taken = 0;
         for _ in 0..50_000 {
-            let mut g = [0u16; 8];
-            for x in &mut g {
-                *x = match next() % 3 {
-                    0 => 0,
-                    1 => (next() % 4096) as u16,
-                    _ => next() as u16,
-                };
-            }
+            let g = random_groups(&mut next);
             let addr = Ipv6Addr::from(g);
             let hex: Vec<String> = g.iter().map(|x| format!("{x:X}")).collect();
             let form = next() % 4;
@@ -958,12 +965,8 @@ mod tests {
             if form < 3 && valid {
                 assert_eq!(ipv6_fast(&text, b' '), Some((addr, text.len() - 1)), "{text:?}");
             }
-            for _ in 0..(next() % 3) {
-                let i = (next() as usize) % text.len();
-                text[i] = alphabet[(next() as usize) % alphabet.len()];
-            }
-            let cut = (next() as usize) % (text.len() + 1);
-            let text = &text[..if next().is_multiple_of(4) { cut } else { text.len() }];
+            mutate(&mut next, &mut text, alphabet);
+            let text = maybe_cut(&mut next, &text);
             if let Some((fast, len)) = ipv6_fast(text, b' ') {
                 taken += 1;
                 let mut c = Cursor { buf: text, pos: 0, min_total: 0 };
@@ -994,12 +997,8 @@ mod tests {
                 [0, 7, 65535, 65536, 99_999, 123_456][(next() % 6) as usize]
             )
             .into_bytes();
-            for _ in 0..(next() % 3) {
-                let i = (next() as usize) % line.len();
-                line[i] = alphabet[(next() as usize) % alphabet.len()];
-            }
-            let cut = (next() as usize) % (line.len() + 1);
-            let line = &line[..if next().is_multiple_of(4) { cut } else { line.len() }];
+            mutate(&mut next, &mut line, alphabet);
+            let line = maybe_cut(&mut next, &line);
             if let Some(fast) = tcp4_fast(line) {
                 taken += 1;
                 let mut c = Cursor { buf: line, pos: 0, min_total: MIN_LEN };
