@@ -161,24 +161,12 @@ fn options(
 }
 
 fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mut buf = [0u8; 19];
-            let n = v1::write_ipv4(v4, &mut buf);
-            // SAFETY: `v1::write_ipv4` writes only ASCII digits and dots, which are valid UTF-8.
-            // Checking it with `str::from_utf8` cost ~90 of the ~2700 instructions of
-            // `parse(v2).source` (callgrind), hence the unchecked conversion.
-            let text = unsafe { core::str::from_utf8_unchecked(&buf[..n]) };
-            PyString::new(py, text)
-        }
-        IpAddr::V6(v6) => {
-            let mut buf = [0u8; v1::MAX_V6_CANONICAL];
-            let n = v1::write_ipv6(v6, &mut buf);
-            // SAFETY: `v1::write_ipv6` writes only ASCII hex digits, colons and dots.
-            let text = unsafe { core::str::from_utf8_unchecked(&buf[..n]) };
-            PyString::new(py, text)
-        }
-    }
+    v1::with_ip_text(ip, |text| {
+        // SAFETY: the text is only ASCII digits, hex digits, colons and dots: valid UTF-8.
+        // Checking it with `str::from_utf8` cost ~90 of the ~2700 instructions of
+        // `parse(v2).source` (callgrind), hence the unchecked conversion.
+        PyString::new(py, unsafe { core::str::from_utf8_unchecked(text) })
+    })
 }
 
 /// Text as Python reads it from a UTF-8 field: lossless, undecodable bytes as surrogates.

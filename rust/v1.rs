@@ -5,7 +5,7 @@
 //! the first byte that no valid line could have (D1). A line is at most 107 bytes, so the
 //! streaming parser simply re-runs this pass over its buffer.
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use crate::error::{BuildError, ErrorKind, ParseError};
 use crate::header::{Command, End, Family, Header, Layout, Protocol};
@@ -525,39 +525,45 @@ pub(crate) fn endpoint_at(line: &[u8], layout: &Layout, end: End) -> Option<(usi
 /// # Errors
 /// Mixed families, or UNIX addresses (v1 carries only TCP over IP).
 pub fn write(out: &mut Vec<u8>, ends: &Endpoints<'_>) -> Result<(), BuildError> {
-    let (s, d) = match ends {
+    let (token, s, d) = match *ends {
         Endpoints::None => {
             out.extend_from_slice(b"PROXY UNKNOWN\r\n");
             return Ok(());
         }
-        Endpoints::Inet(SocketAddr::V4(s), SocketAddr::V4(d)) => {
-            out.extend_from_slice(b"PROXY TCP4 ");
-            for ip in [s.ip(), d.ip()] {
-                let mut text = [0; 19];
-                let n = write_ipv4(*ip, &mut text);
-                out.extend_from_slice(&text[..n]);
-                out.push(b' ');
-            }
-            (s.port(), d.port())
-        }
-        Endpoints::Inet(SocketAddr::V6(s), SocketAddr::V6(d)) => {
-            out.extend_from_slice(b"PROXY TCP6 ");
-            for ip in [s.ip(), d.ip()] {
-                let mut text = [0; MAX_V6_CANONICAL];
-                let n = write_ipv6(*ip, &mut text);
-                out.extend_from_slice(&text[..n]);
-                out.push(b' ');
-            }
-            (s.port(), d.port())
-        }
+        Endpoints::Inet(s @ SocketAddr::V4(_), d @ SocketAddr::V4(_)) => (b"PROXY TCP4 ", s, d),
+        Endpoints::Inet(s @ SocketAddr::V6(_), d @ SocketAddr::V6(_)) => (b"PROXY TCP6 ", s, d),
         Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
         Endpoints::Unix(..) => return Err(BuildError::V1Family),
     };
-    push_port(out, s);
+    out.extend_from_slice(token);
+    for ip in [s.ip(), d.ip()] {
+        with_ip_text(ip, |text| out.extend_from_slice(text));
+        out.push(b' ');
+    }
+    push_port(out, s.port());
     out.push(b' ');
-    push_port(out, d);
+    push_port(out, d.port());
     out.extend_from_slice(b"\r\n");
     Ok(())
+}
+
+/// Hands `f` an address's text as v1 lines and `.source` show it (rules 10, 11, D8), written
+/// on the stack in a buffer of the family's size. (A returned buffer cost a `memset` and a
+/// copy per `.source`: callgrind.)
+#[inline]
+pub(crate) fn with_ip_text<R>(ip: IpAddr, f: impl FnOnce(&[u8]) -> R) -> R {
+    match ip {
+        IpAddr::V4(ip) => {
+            let mut buf = [0; 19];
+            let len = write_ipv4(ip, &mut buf);
+            f(buf.get(..len).unwrap_or_default())
+        }
+        IpAddr::V6(ip) => {
+            let mut buf = [0; MAX_V6_CANONICAL];
+            let len = write_ipv6(ip, &mut buf);
+            f(buf.get(..len).unwrap_or_default())
+        }
+    }
 }
 
 /// Each octet's decimal text: its length, then up to three digits.
@@ -581,7 +587,7 @@ const OCTET_TEXT: [[u8; 4]; 256] = {
 /// Dotted-quad text without going through `fmt`: four table lookups, each written as a
 /// whole 4-byte word (callgrind: a third of the instructions of digit-by-digit division).
 /// Returns the length written at the start of `out`.
-pub(crate) fn write_ipv4(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
+fn write_ipv4(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
     let mut n = 0;
     for octet in ip.octets() {
         let [len, digits @ ..] = OCTET_TEXT[usize::from(octet)];
@@ -599,13 +605,13 @@ pub(crate) fn write_ipv4(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
 }
 
 /// Longest canonical IPv6 text: 8 groups of 4 hex digits and 7 colons.
-pub(crate) const MAX_V6_CANONICAL: usize = 39;
+const MAX_V6_CANONICAL: usize = 39;
 
 /// IPv6 text in the canonical form of D8 (RFC 5952: lowercase, no leading zeros, the longest
 /// run of two or more zero groups as `::`, the leftmost of equal runs; IPv4-mapped addresses
 /// dotted), byte for byte what `Ipv6Addr`'s `Display` writes, without going through `fmt`.
 /// Returns the length written at the start of `out`.
-pub(crate) fn write_ipv6(ip: Ipv6Addr, out: &mut [u8; MAX_V6_CANONICAL]) -> usize {
+fn write_ipv6(ip: Ipv6Addr, out: &mut [u8; MAX_V6_CANONICAL]) -> usize {
     let mut n = 0;
     let mut push = |text: &[u8]| {
         if let Some(slot) = out.get_mut(n..n + text.len()) {
