@@ -289,14 +289,14 @@ impl<'a> Header<'a> {
 
     /// One end, read from the wire bytes alone (a source read decodes no destination).
     #[inline]
-    fn end(&self, end: End) -> Option<Address<'a>> {
+    pub(crate) fn end(&self, end: End) -> Option<Address<'a>> {
         if !self.layout.has_addresses() {
             return None;
         }
         match (self.layout.version, self.layout.family) {
             (1, _) => v1::endpoint(self.bytes, &self.layout, end).map(Address::Inet),
             (_, Family::Unix) => {
-                let start = 16 + end as usize * UNIX_ADDR_LEN;
+                let start = v2::PREFIX_LEN + end as usize * UNIX_ADDR_LEN;
                 self.bytes.get(start..start + UNIX_ADDR_LEN).map(Address::Unix)
             }
             _ => v2::endpoint(self.bytes, self.layout.family, end).map(Address::Inet),

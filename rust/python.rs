@@ -598,8 +598,7 @@ impl PyHeader {
                 return host_port(py, host, port);
             }
         }
-        let view = self.view();
-        address(py, if end == End::Source { view.source() } else { view.destination() })
+        address(py, self.view().end(end))
     }
 
     fn tlv_value(&self, kind: u8) -> Option<&[u8]> {
