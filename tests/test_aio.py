@@ -838,23 +838,24 @@ def test_trust_matching() -> None:
     when "unix" is listed (or when trusted is None)."""
     import ipaddress
 
-    from proxyproto_rs.aio import _Trust
+    def trust(spec: Any) -> aio.ServerOptions:
+        return aio.wrap(Recorder, trusted=spec).options
 
-    trust = _Trust(["10.0.0.0/8", ipaddress.ip_network("2001:db8::/32"), "192.0.2.7"])
-    assert trust.allows(("10.1.2.3", 1))
-    assert trust.allows(("192.0.2.7", 1))
-    assert not trust.allows(("192.0.2.8", 1))
-    assert trust.allows(("::ffff:10.9.9.9", 1, 0, 0))
-    assert not trust.allows(("::ffff:11.9.9.9", 1, 0, 0))
-    assert trust.allows(("2001:db8::5", 1, 0, 0))
-    assert trust.allows(("fe80::1%eth0", 1, 0, 2)) is False
-    assert not trust.allows("")  # a UNIX-socket peer
-    assert not trust.allows(None)
-    assert _Trust(["unix"]).allows("")
-    assert not _Trust(["unix"]).allows(("127.0.0.1", 1))
-    assert _Trust(None).allows("")
-    assert _Trust(None).allows(("198.51.100.1", 1))
-    assert _Trust("127.0.0.0/8").allows(("127.0.0.1", 5))
+    some = trust(["10.0.0.0/8", ipaddress.ip_network("2001:db8::/32"), "192.0.2.7"])
+    assert some.trusts(("10.1.2.3", 1))
+    assert some.trusts(("192.0.2.7", 1))
+    assert not some.trusts(("192.0.2.8", 1))
+    assert some.trusts(("::ffff:10.9.9.9", 1, 0, 0))
+    assert not some.trusts(("::ffff:11.9.9.9", 1, 0, 0))
+    assert some.trusts(("2001:db8::5", 1, 0, 0))
+    assert some.trusts(("fe80::1%eth0", 1, 0, 2)) is False
+    assert not some.trusts("")  # a UNIX-socket peer
+    assert not some.trusts(None)
+    assert trust(["unix"]).trusts("")
+    assert not trust(["unix"]).trusts(("127.0.0.1", 1))
+    assert trust(None).trusts("")
+    assert trust(None).trusts(("198.51.100.1", 1))
+    assert trust("127.0.0.0/8").trusts(("127.0.0.1", 5))
 
 
 def test_v1_refused_when_not_allowed(run: Runner[None]) -> None:

@@ -37,20 +37,32 @@ Implementation notes:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import ssl as _ssl
 from asyncio import sslproto
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from proxyproto_rs._core import Header, Parser, parse
 from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import IncompleteHeaderError, ProxyProtocolError
+from proxyproto_rs.options import (
+    Policy,
+    ServerOptions,
+    ServerOptionsKwargs,
+    TrustedSpec,
+    Untrusted,
+    resolve,
+    split_options,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "PolicyHook",
+    "ServerOptions",
     "TrustedSpec",
     "Untrusted",
     "DatagramStats",
@@ -73,15 +85,8 @@ __all__ = [
 
 logger: Final = logging.getLogger("proxyproto_rs.aio")
 
-Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
-TrustedSpec: TypeAlias = Iterable[str | Network]
-"""CIDR strings (``"10.0.0.0/8"``, ``"::1"``), ``ipaddress`` networks, and the special
-string ``"unix"`` which trusts UNIX-socket peers."""
-Untrusted: TypeAlias = Literal["reject", "direct"]
-PolicyHook: TypeAlias = Callable[[Any, "Header | None"], bool]
-"""``policy(peername, header) -> bool``: ``peername`` is the real socket peer (the proxy),
-``header`` the parsed header (``None`` for an untrusted peer served with ``"direct"``).
-Return ``False`` to close the connection."""
+PolicyHook: TypeAlias = Policy
+"""``policy(peername, header, sockname) -> bool``; see :data:`proxyproto_rs.options.Policy`."""
 ProtocolFactory: TypeAlias = Callable[[], asyncio.BaseProtocol]
 DatagramProtocolFactory: TypeAlias = Callable[[], asyncio.DatagramProtocol]
 ClientConnectedCallback: TypeAlias = Callable[
@@ -101,75 +106,6 @@ _SERVING: Final = 1
 _CLOSED: Final = 2
 
 
-class _Trust:
-    """Which socket peers may send a header (SPEC rule 6)."""
-
-    __slots__ = ("any", "unix", "v4", "v6")
-
-    def __init__(self, trusted: TrustedSpec | None) -> None:
-        self.any = trusted is None
-        self.unix = trusted is None
-        self.v4: list[ipaddress.IPv4Network] = []
-        self.v6: list[ipaddress.IPv6Network] = []
-        if trusted is None:
-            return
-        if isinstance(trusted, str):
-            trusted = [trusted]
-        for item in trusted:
-            if isinstance(item, str) and item.lower() == "unix":
-                self.unix = True
-                continue
-            net = ipaddress.ip_network(item) if isinstance(item, str) else item
-            if isinstance(net, ipaddress.IPv4Network):
-                self.v4.append(net)
-            elif isinstance(net, ipaddress.IPv6Network):
-                self.v6.append(net)
-            else:
-                raise TypeError(f"trusted: expected a CIDR string or network, got {item!r}")
-
-    def allows(self, peer: object) -> bool:
-        if self.any:
-            return True
-        if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
-            try:
-                ip = ipaddress.ip_address(peer[0].partition("%")[0])
-            except ValueError:
-                return False
-            if isinstance(ip, ipaddress.IPv6Address):
-                mapped = ip.ipv4_mapped
-                if mapped is not None:
-                    return any(mapped in net for net in self.v4)
-                return any(ip in net for net in self.v6)
-            return any(ip in net for net in self.v4)
-        # A UNIX-socket peer ("" or a path): no IP to check.
-        return self.unix
-
-
-@dataclass(slots=True)
-class _Config:
-    trust: _Trust
-    untrusted: Untrusted
-    timeout: float | None
-    max_size: int
-    max_pending: int | None
-    ssl: _ssl.SSLContext | None
-    ssl_handshake_timeout: float | None
-    policy: PolicyHook | None
-    allow_v1: bool
-    allow_v2: bool
-    verify_checksum: bool
-
-    def new_parser(self) -> Parser:
-        if self.allow_v1 and self.allow_v2 and self.verify_checksum and self.max_size == 4096:
-            return Parser()  # keyword parsing costs more than the rest of the constructor
-        return Parser(
-            allow_v1=self.allow_v1,
-            allow_v2=self.allow_v2,
-            verify_checksum=self.verify_checksum,
-            max_size=self.max_size,
-        )
-
-
 @dataclass(slots=True)
 class ServerStats:
     """Counters of one wrapped server (all its connections)."""
@@ -182,27 +118,23 @@ class ServerStats:
     """Connections closed before reaching the wrapped protocol, by error kind."""
 
 
-def _check_common(untrusted: str, max_size: int) -> None:
-    if untrusted not in ("reject", "direct"):
-        raise ValueError(f'untrusted must be "reject" or "direct", got {untrusted!r}')
-    if not 16 <= max_size <= 65551:
-        raise ValueError(f"max_size must be within 16..65551, got {max_size}")
-
-
 class ProxyServerFactory:
     """The protocol factory returned by :func:`wrap`; pass it to ``loop.create_server``.
 
     Attributes:
         protocol_factory: the wrapped factory, called once a connection is accepted.
+        options: the :class:`~proxyproto_rs.options.ServerOptions` it applies.
         pending: connections currently waiting for their header.
         stats: :class:`ServerStats` of every connection made through this factory.
     """
 
-    __slots__ = ("_config", "_outer", "_sweeper", "_waiting", "protocol_factory", "stats")
+    __slots__ = ("_outer", "_sweeper", "_waiting", "options", "protocol_factory", "stats")
 
-    def __init__(self, protocol_factory: ProtocolFactory, config: _Config) -> None:
+    def __init__(
+        self, protocol_factory: ProtocolFactory, options: ServerOptions | None = None
+    ) -> None:
         self.protocol_factory = protocol_factory
-        self._config = config
+        self.options = options if options is not None else ServerOptions()
         self.stats = ServerStats()
         # Connections waiting for their header -> deadline. The timeout is the same for all,
         # so insertion order is deadline order and one timer serves every connection.
@@ -216,12 +148,12 @@ class ProxyServerFactory:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # called outside a loop (tests, harnesses)
-                return _BufferedOuter(self, self._config)
+                return _BufferedOuter(self, self.options)
             # uvloop serves a plain Protocol faster than a BufferedProtocol that hands over to
             # a plain one (measured: benchmarks/bench_aio.py); asyncio's loop the other way.
             uvloop = type(loop).__module__.startswith("uvloop")
             outer = self._outer = _PlainOuter if uvloop else _BufferedOuter
-        return outer(self, self._config)
+        return outer(self, self.options)
 
     @property
     def pending(self) -> int:
@@ -229,7 +161,7 @@ class ProxyServerFactory:
         return len(self._waiting)
 
     def _wait(self, proto: _ProxyServerProtocol) -> None:
-        timeout = self._config.timeout
+        timeout = self.options.timeout
         if timeout is None:
             self._waiting[proto] = 0.0
             return
@@ -258,18 +190,8 @@ class ProxyServerFactory:
 
 def wrap(
     protocol_factory: ProtocolFactory,
-    *,
-    trusted: TrustedSpec | None = None,
-    untrusted: Untrusted = "reject",
-    timeout: float | None = 5.0,
-    max_size: int = 4096,
-    max_pending: int | None = None,
-    ssl: _ssl.SSLContext | None = None,
-    policy: PolicyHook | None = None,
-    ssl_handshake_timeout: float | None = None,
-    allow_v1: bool = True,
-    allow_v2: bool = True,
-    verify_checksum: bool = True,
+    options: ServerOptions | None = None,
+    **kwargs: Unpack[ServerOptionsKwargs],
 ) -> ProxyServerFactory:
     """Wrap *protocol_factory* so that each connection starts with a PROXY header.
 
@@ -279,49 +201,19 @@ def wrap(
     Args:
         protocol_factory: makes the application's ``asyncio.Protocol`` or
             ``asyncio.BufferedProtocol``; called only for accepted connections.
-        trusted: peers allowed to send a header: CIDR strings or ``ipaddress`` networks, plus
-            ``"unix"`` to trust UNIX-socket peers (which have no IP). ``None`` (the default)
-            trusts every peer, UNIX ones included; a header is still required from all.
-        untrusted: for a peer outside ``trusted``: ``"reject"`` closes the connection at
-            once; ``"direct"`` serves it with its socket addresses and reads no header
-            (``proxy_header`` is ``None``). Never both on one port for the same peers:
-            SPEC rule 6 forbids guessing whether a header is present.
-        timeout: seconds allowed for the whole header (SPEC rule 4 asks for at least 3);
-            ``None`` disables it, which lets idle clients hold file descriptors forever.
-        max_size: largest header accepted, in bytes (v1 is capped at 107 regardless).
-        max_pending: most connections waiting for their header at once; beyond it, new
-            connections are closed at once. ``None``: no cap.
-        ssl: server ``SSLContext``; the TLS handshake starts on the bytes after the header.
-        policy: ``policy(peername, header) -> bool`` called with the real socket peer once
-            the header is parsed (and with ``header=None`` for ``"direct"`` peers); ``False``
-            or an exception closes the connection (kind ``"policy"``).
-        ssl_handshake_timeout: as in ``loop.create_server`` (``None``: asyncio's 60 s).
-        allow_v1, allow_v2, verify_checksum: passed to :class:`~proxyproto_rs.Parser`.
+        options: a :class:`~proxyproto_rs.options.ServerOptions` (trusted networks,
+            ``untrusted``, ``timeout``, ``max_size``, ``max_pending``, ``policy``, parser
+            options, ``ssl``...); ``None``: the defaults.
+        **kwargs: the same names as keyword arguments, applied over *options*
+            (``wrap(f, trusted=["10.0.0.0/8"])``).
 
     Returns:
         A :class:`ProxyServerFactory` (callable, with ``pending`` and ``stats``).
+
+    Raises:
+        TypeError, ValueError: an unknown or invalid option.
     """
-    _check_common(untrusted, max_size)
-    if timeout is not None and timeout <= 0:
-        raise ValueError(f"timeout must be positive or None, got {timeout}")
-    if max_pending is not None and max_pending < 1:
-        raise ValueError(f"max_pending must be at least 1 or None, got {max_pending}")
-    if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
-        raise TypeError(f"ssl must be an ssl.SSLContext, got {type(ssl).__name__}")
-    config = _Config(
-        trust=_Trust(trusted),
-        untrusted=untrusted,
-        timeout=timeout,
-        max_size=max_size,
-        max_pending=max_pending,
-        ssl=ssl,
-        ssl_handshake_timeout=ssl_handshake_timeout,
-        policy=policy,
-        allow_v1=allow_v1,
-        allow_v2=allow_v2,
-        verify_checksum=verify_checksum,
-    )
-    return ProxyServerFactory(protocol_factory, config)
+    return ProxyServerFactory(protocol_factory, resolve(options, kwargs))
 
 
 _LAZY_SOCKET: Final = object()
@@ -474,10 +366,10 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
         "_app",
         "_backlog",
         "_buf",
-        "_config",
         "_eof_pending",
         "_factory",
         "_handed_over",
+        "_options",
         "_parser",
         "_paused",
         "_peer",
@@ -487,9 +379,9 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
         "_writing_paused",
     )
 
-    def __init__(self, factory: ProxyServerFactory, config: _Config) -> None:
+    def __init__(self, factory: ProxyServerFactory, options: ServerOptions) -> None:
         self._factory = factory
-        self._config = config
+        self._options = options
         self._state = _HEADER
         self._transport: asyncio.Transport | None = None
         self._parser: Parser | None = None
@@ -509,22 +401,23 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
         # uvloop's transports do not derive from asyncio.Transport: no isinstance check.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        config = self._config
+        options = self._options
         factory = self._factory
         peer = transport.get_extra_info("peername")
         self._peer = peer
-        if not config.trust.allows(peer):
-            if config.untrusted == "reject":
+        if not options.trusts(peer):
+            if options.untrusted == "reject":
                 self._reject("untrusted_peer", "peer is not in the trusted networks")
                 return
             if self._policy_allows(None):
                 factory.stats.direct += 1
                 self._start(None, b"")
             return
-        if config.max_pending is not None and len(factory._waiting) >= config.max_pending:
+        max_pending = options.max_pending
+        if max_pending is not None and len(factory._waiting) >= max_pending:
             self._reject("too_many_pending", f"{factory.pending} connections wait for a header")
             return
-        self._parser = config.new_parser()
+        self._parser = options.new_parser()
         self._pending = True
         factory._wait(self)
 
@@ -567,7 +460,7 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
         self._buf = None
         self._pending = False
         self._factory._waiting.pop(self, None)
-        if self._config.policy is None or self._policy_allows(header):
+        if self._options.policy is None or self._policy_allows(header):
             self._start(header, trailing)
 
     def eof_received(self) -> bool | None:
@@ -621,7 +514,7 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
 
     def _on_timeout(self) -> None:
         if self._state == _HEADER:
-            self._reject("timeout", f"no complete header within {self._config.timeout} s")
+            self._reject("timeout", f"no complete header within {self._options.timeout} s")
 
     def _release(self) -> None:
         if self._pending:
@@ -649,11 +542,13 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
             self._transport.abort()
 
     def _policy_allows(self, header: Header | None) -> bool:
-        policy = self._config.policy
-        if policy is None:
+        options = self._options
+        if options.policy is None:
             return True
+        transport = self._transport
+        assert transport is not None
         try:
-            allowed = policy(self._peer, header)
+            allowed = options.accepts(self._peer, header, transport.get_extra_info("sockname"))
         except Exception as exc:
             self._reject("policy", f"policy hook raised {exc!r}")
             return False
@@ -667,7 +562,7 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
     def _start(self, header: Header | None, trailing: bytes) -> None:
         transport = self._transport
         assert transport is not None
-        config = self._config
+        options = self._options
         source = None if header is None else header.source
         extra: dict[str, Any]
         if source is None:
@@ -684,14 +579,14 @@ class _ProxyServerProtocol(asyncio.BaseProtocol):
         try:
             inner = self._factory.protocol_factory()
             app: asyncio.BaseProtocol
-            if config.ssl is not None:
+            if options.ssl is not None:
                 app = sslproto.SSLProtocol(
                     asyncio.get_running_loop(),
                     inner,
-                    config.ssl,
+                    options.ssl,
                     None,  # type: ignore[arg-type]  # no waiter: nobody awaits the handshake
                     server_side=True,
-                    ssl_handshake_timeout=config.ssl_handshake_timeout,  # type: ignore[arg-type]
+                    ssl_handshake_timeout=options.ssl_handshake_timeout,  # type: ignore[arg-type]
                 )
             else:
                 app = inner
@@ -819,17 +714,7 @@ async def start_server(
     host: str | Sequence[str] | None = None,
     port: int | None = None,
     *,
-    trusted: TrustedSpec | None = None,
-    untrusted: Untrusted = "reject",
-    timeout: float | None = 5.0,  # noqa: ASYNC109
-    max_size: int = 4096,
-    max_pending: int | None = None,
-    ssl: _ssl.SSLContext | None = None,
-    policy: PolicyHook | None = None,
-    ssl_handshake_timeout: float | None = None,
-    allow_v1: bool = True,
-    allow_v2: bool = True,
-    verify_checksum: bool = True,
+    options: ServerOptions | None = None,
     limit: int = _STREAM_LIMIT,
     **kwargs: Any,
 ) -> asyncio.Server:
@@ -837,89 +722,57 @@ async def start_server(
 
     ``client_connected_cb(reader, writer)`` runs only for accepted connections, after the
     header (and the TLS handshake with ``ssl=``). ``writer.get_extra_info("peername")`` is
-    the real client, ``("proxy_header")`` the :class:`~proxyproto_rs.Header`. The keyword
-    options are those of :func:`wrap`; other keyword arguments go to
-    ``loop.create_server()``.
+    the real client, ``("proxy_header")`` the :class:`~proxyproto_rs.Header`. *options* and
+    the keyword arguments named like its fields are as in :func:`wrap`; other keyword
+    arguments go to ``loop.create_server()``.
     """
-    factory = wrap(
-        _stream_factory(client_connected_cb, limit),
-        trusted=trusted,
-        untrusted=untrusted,
-        timeout=timeout,
-        max_size=max_size,
-        max_pending=max_pending,
-        ssl=ssl,
-        policy=policy,
-        ssl_handshake_timeout=ssl_handshake_timeout,
-        allow_v1=allow_v1,
-        allow_v2=allow_v2,
-        verify_checksum=verify_checksum,
+    ours, rest = split_options(kwargs)
+    factory = ProxyServerFactory(
+        _stream_factory(client_connected_cb, limit), resolve(options, ours)
     )
     loop = asyncio.get_running_loop()
-    return await loop.create_server(factory, host, cast(int, port), **kwargs)
+    return await loop.create_server(factory, host, cast(int, port), **rest)
 
 
 async def start_unix_server(
     client_connected_cb: ClientConnectedCallback,
     path: str | None = None,
     *,
-    trusted: TrustedSpec | None = None,
-    untrusted: Untrusted = "reject",
-    timeout: float | None = 5.0,  # noqa: ASYNC109
-    max_size: int = 4096,
-    max_pending: int | None = None,
-    ssl: _ssl.SSLContext | None = None,
-    policy: PolicyHook | None = None,
-    ssl_handshake_timeout: float | None = None,
-    allow_v1: bool = True,
-    allow_v2: bool = True,
-    verify_checksum: bool = True,
+    options: ServerOptions | None = None,
     limit: int = _STREAM_LIMIT,
     **kwargs: Any,
 ) -> asyncio.Server:
     """:func:`start_server` on a UNIX socket (``trusted=None`` or containing ``"unix"``)."""
-    factory = wrap(
-        _stream_factory(client_connected_cb, limit),
-        trusted=trusted,
-        untrusted=untrusted,
-        timeout=timeout,
-        max_size=max_size,
-        max_pending=max_pending,
-        ssl=ssl,
-        policy=policy,
-        ssl_handshake_timeout=ssl_handshake_timeout,
-        allow_v1=allow_v1,
-        allow_v2=allow_v2,
-        verify_checksum=verify_checksum,
+    ours, rest = split_options(kwargs)
+    factory = ProxyServerFactory(
+        _stream_factory(client_connected_cb, limit), resolve(options, ours)
     )
     loop = asyncio.get_running_loop()
-    return await loop.create_unix_server(factory, path, **kwargs)
+    return await loop.create_unix_server(factory, path, **rest)
 
 
 async def read_header(
     reader: asyncio.StreamReader,
     *,
-    timeout: float | None = 5.0,  # noqa: ASYNC109
-    max_size: int = 4096,
-    allow_v1: bool = True,
-    allow_v2: bool = True,
-    verify_checksum: bool = True,
+    options: ServerOptions | None = None,
+    **kwargs: Unpack[ServerOptionsKwargs],
 ) -> Header:
     """Read one header from *reader*, consuming exactly its bytes and nothing more.
 
     Each read asks for at most ``Parser.needed`` bytes, a lower bound on what the header
     still lacks, so the payload stays in the reader for the application; nothing is ever
-    pushed back into the reader's private buffer.
+    pushed back into the reader's private buffer. Of *options* (and the keyword arguments
+    named like its fields) only ``timeout`` and the parser options (``max_size``,
+    ``allow_v1``, ``allow_v2``, ``verify_checksum``, ``haproxy_limits``) apply here.
 
     Raises:
         InvalidHeaderError: the bytes can never form a header (or a subclass).
         IncompleteHeaderError: EOF before the header was complete (kind ``"eof"``).
         TimeoutError: no complete header within *timeout* seconds.
     """
-    parser = Parser(
-        allow_v1=allow_v1, allow_v2=allow_v2, verify_checksum=verify_checksum, max_size=max_size
-    )
-    async with asyncio.timeout(timeout):
+    resolved = resolve(options, kwargs)
+    parser = resolved.new_parser()
+    async with asyncio.timeout(resolved.timeout):
         while True:
             chunk = await reader.read(max(parser.needed, 1))
             if not chunk:
@@ -1043,33 +896,33 @@ class ProxyDatagramFactory:
     """The protocol factory returned by :func:`wrap_datagram`.
 
     Attributes:
+        options: the :class:`~proxyproto_rs.options.ServerOptions` it applies.
         stats: :class:`DatagramStats` of every endpoint made through this factory.
     """
 
-    __slots__ = ("_config", "_reply_via_proxy", "protocol_factory", "stats")
+    __slots__ = ("_reply_via_proxy", "options", "protocol_factory", "stats")
 
     def __init__(
-        self, protocol_factory: DatagramProtocolFactory, config: _Config, reply_via_proxy: bool
+        self,
+        protocol_factory: DatagramProtocolFactory,
+        options: ServerOptions | None = None,
+        reply_via_proxy: bool = True,
     ) -> None:
         self.protocol_factory = protocol_factory
-        self._config = config
+        self.options = options if options is not None else ServerOptions(allow_v1=False)
         self._reply_via_proxy = reply_via_proxy
         self.stats = DatagramStats()
 
     def __call__(self) -> asyncio.DatagramProtocol:
-        return _ProxyDatagramProtocol(self, self._config, self._reply_via_proxy)
+        return _ProxyDatagramProtocol(self, self.options, self._reply_via_proxy)
 
 
 def wrap_datagram(
     protocol_factory: DatagramProtocolFactory,
     *,
-    trusted: TrustedSpec | None = None,
-    untrusted: Untrusted = "reject",
-    max_size: int = 4096,
-    policy: PolicyHook | None = None,
+    options: ServerOptions | None = None,
     reply_via_proxy: bool = True,
-    allow_v1: bool = False,
-    verify_checksum: bool = True,
+    **kwargs: Unpack[ServerOptionsKwargs],
 ) -> ProxyDatagramFactory:
     """Wrap a datagram protocol factory for ``loop.create_datagram_endpoint``.
 
@@ -1082,28 +935,19 @@ def wrap_datagram(
     datagram's header.
 
     Args:
-        trusted, untrusted, max_size, policy: as in :func:`wrap`; ``"direct"`` delivers an
-            untrusted sender's datagrams whole, with its socket address.
+        options: as in :func:`wrap`; of its fields ``trusted``, ``untrusted`` (``"direct"``
+            delivers an untrusted sender's datagrams whole, with its socket address),
+            ``policy`` (its ``sockname`` is the endpoint's local address) and the parser
+            options apply. v1 describes TCP only, so without *options* ``allow_v1``
+            defaults to ``False`` here.
         reply_via_proxy: ``transport.sendto(data, client_addr)`` sends to the proxy that
             relayed the client's last datagram instead (as an AWS NLB expects); the last
             65536 clients are remembered. ``False``: send to the address as given.
-        allow_v1: v1 describes TCP only, so it is refused unless asked for.
+        **kwargs: option fields applied over *options*.
     """
-    _check_common(untrusted, max_size)
-    config = _Config(
-        trust=_Trust(trusted),
-        untrusted=untrusted,
-        timeout=None,
-        max_size=max_size,
-        max_pending=None,
-        ssl=None,
-        ssl_handshake_timeout=None,
-        policy=policy,
-        allow_v1=allow_v1,
-        allow_v2=True,
-        verify_checksum=verify_checksum,
-    )
-    return ProxyDatagramFactory(protocol_factory, config, reply_via_proxy)
+    if options is None and "allow_v1" not in kwargs:
+        kwargs["allow_v1"] = False
+    return ProxyDatagramFactory(protocol_factory, resolve(options, kwargs), reply_via_proxy)
 
 
 class ProxiedDatagramTransport(asyncio.DatagramTransport):
@@ -1154,14 +998,18 @@ def _route_key(addr: Any) -> Any:
 
 
 class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
-    def __init__(self, factory: ProxyDatagramFactory, config: _Config, reply_via_proxy: bool):
+    def __init__(
+        self, factory: ProxyDatagramFactory, options: ServerOptions, reply_via_proxy: bool
+    ):
         self._factory = factory
-        self._config = config
+        self._options = options
+        self._sockname: Any = None
         self._inner = factory.protocol_factory()
         self._current: Header | None = None
         self._routes: dict[Any, Any] | None = {} if reply_via_proxy else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._sockname = transport.get_extra_info("sockname")
         proxied = ProxiedDatagramTransport(cast(asyncio.DatagramTransport, transport), self)
         self._inner.connection_made(proxied)
 
@@ -1184,21 +1032,21 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
         logger.debug("datagram from %r dropped [%s]", addr, kind)
 
     def _allowed(self, addr: Any, header: Header | None) -> bool:
-        policy = self._config.policy
-        if policy is None:
+        options = self._options
+        if options.policy is None:
             return True
         try:
-            return bool(policy(addr, header))
+            return options.accepts(addr, header, self._sockname)
         except Exception:
             logger.exception("datagram policy hook failed")
             return False
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        config = self._config
+        options = self._options
         stats = self._factory.stats
         stats.received += 1
-        if not config.trust.allows(addr):
-            if config.untrusted == "reject":
+        if not options.trusts(addr):
+            if options.untrusted == "reject":
                 self._drop("untrusted_peer", addr)
                 return
             if not self._allowed(addr, None):
@@ -1210,10 +1058,11 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
         try:
             header = parse(
                 data,
-                allow_v1=config.allow_v1,
-                allow_v2=config.allow_v2,
-                verify_checksum=config.verify_checksum,
-                max_size=config.max_size,
+                allow_v1=options.allow_v1,
+                allow_v2=options.allow_v2,
+                verify_checksum=options.verify_checksum,
+                max_size=options.max_size,
+                haproxy_limits=options.haproxy_limits,
             )
         except ProxyProtocolError as exc:
             self._drop(exc.kind, addr)
