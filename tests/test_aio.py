@@ -35,6 +35,7 @@ from proxyproto_rs import (
     build_v1,
     build_v2,
 )
+from proxyproto_rs.aio import _protocol as aio_protocol
 
 run = aio_support.run
 
@@ -874,7 +875,7 @@ def test_v1_refused_when_not_allowed(run: Runner[None]) -> None:
     run(main())
 
 
-@pytest.mark.parametrize("outer", ["_BufferedOuter", "_PlainOuter"])
+@pytest.mark.parametrize("outer", ["BufferedOuter", "PlainOuter"])
 def test_both_outer_protocols(run: Runner[None], outer: str) -> None:
     """The outer protocol is a BufferedProtocol on asyncio's loop and a Protocol on uvloop;
     force each on each loop: split header, bytes held while paused, then a large payload."""
@@ -887,7 +888,7 @@ def test_both_outer_protocols(run: Runner[None], outer: str) -> None:
             return store[-1]
 
         wrapped = aio.wrap(factory)
-        wrapped._outer = getattr(aio, outer)
+        wrapped._outer = getattr(aio_protocol, outer)
         server, port = await serve(wrapped)
         reader, writer = await connect(port)
         writer.write(V2[:5])
