@@ -5,23 +5,26 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use super::convert::{addresses_in, build_error, build_error_with, endpoints, with_bytes};
+use super::fastcall::fast_function;
 use super::header::PyTlv;
 use crate::header::Protocol;
 use crate::tlv::{self};
 use crate::{v1, v2, BuildError, Command};
 
-#[pyfunction]
-#[pyo3(signature = (source=None, destination=None))]
-pub(super) fn build_v1<'py>(
-    py: Python<'py>,
-    source: Option<&Bound<'py, PyAny>>,
-    destination: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let pair = addresses_in(py, source, destination)?;
-    let ends = endpoints(py, pair.as_ref())?;
-    let mut out = Vec::with_capacity(v1::MAX_LEN);
-    v1::write(&mut out, &ends).map_err(|e| build_error(py, &e))?;
-    Ok(PyBytes::new(py, &out))
+fast_function! {
+    doc = "A v1 line: TCP4 or TCP6 for the two addresses, UNKNOWN without them."
+    pub(super) struct BuildV1 = "build_v1" (source = None, destination = None);
+    pub(super) fn build_v1<'py>(
+        py: Python<'py>,
+        source: Option<&Bound<'py, PyAny>>,
+        destination: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let pair = addresses_in(py, source, destination)?;
+        let ends = endpoints(py, pair.as_ref())?;
+        let mut out = Vec::with_capacity(v1::MAX_LEN);
+        v1::write(&mut out, &ends).map_err(|e| build_error(py, &e))?;
+        Ok(PyBytes::new(py, &out))
+    }
 }
 
 /// The typed TLV keyword arguments of the v2 builders.
@@ -128,24 +131,29 @@ pub(super) fn build_v2_bytes(
     b.finish().map_err(err)
 }
 
-#[pyfunction]
-#[pyo3(signature = (source=None, destination=None, *, command=None, protocol=None, tlvs=None,
-    crc32c=false, alpn=None, authority=None, unique_id=None, netns=None, aws_vpce_id=None))]
-pub(super) fn build_v2<'py>(
-    py: Python<'py>,
-    source: Option<&Bound<'py, PyAny>>,
-    destination: Option<&Bound<'py, PyAny>>,
-    command: Option<i128>,
-    protocol: Option<i128>,
-    tlvs: Option<&Bound<'py, PyAny>>,
-    crc32c: bool,
-    alpn: Option<&Bound<'py, PyAny>>,
-    authority: Option<&Bound<'py, PyString>>,
-    unique_id: Option<&Bound<'py, PyAny>>,
-    netns: Option<&Bound<'py, PyString>>,
-    aws_vpce_id: Option<&Bound<'py, PyString>>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
-    let raw = build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;
-    Ok(PyBytes::new(py, &raw))
+fast_function! {
+    doc = "A v2 header's bytes: PROXY for the two addresses, or LOCAL without them."
+    pub(super) struct BuildV2 = "build_v2"
+        (source = None, destination = None, *, command = None, protocol = None, tlvs = None,
+        crc32c = false, alpn = None, authority = None, unique_id = None, netns = None,
+        aws_vpce_id = None);
+    fn build_v2<'py>(
+        py: Python<'py>,
+        source: Option<&Bound<'py, PyAny>>,
+        destination: Option<&Bound<'py, PyAny>>,
+        command: Option<i128>,
+        protocol: Option<i128>,
+        tlvs: Option<&Bound<'py, PyAny>>,
+        crc32c: bool,
+        alpn: Option<&Bound<'py, PyAny>>,
+        authority: Option<&Bound<'py, PyString>>,
+        unique_id: Option<&Bound<'py, PyAny>>,
+        netns: Option<&Bound<'py, PyString>>,
+        aws_vpce_id: Option<&Bound<'py, PyString>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
+        let raw =
+            build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;
+        Ok(PyBytes::new(py, &raw))
+    }
 }

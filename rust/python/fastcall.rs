@@ -1,31 +1,172 @@
 //! The raw fast-call entries: `parse`, `build_v1`, `build_v2` and `crc32c` as `CPython`
 //! calls them, skipping `PyO3`'s argument handling for their usual calls.
 
+use core::ffi::CStr;
+
 use pyo3::ffi;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyCFunction, PyDict, PyString, PyTuple};
 
-use super::build::{build_v1, build_v2, build_v2_bytes, TypedTlvs};
+use super::build::{build_v1, build_v2_bytes, BuildV1, BuildV2, TypedTlvs};
 use super::convert::{options, with_bytes};
 use super::header::header_from;
-use super::helpers::crc32c_py;
-use super::parser::parse_checked;
+use super::helpers::Crc32c;
+use super::parser::Parse;
 use crate::{crc32c, Options};
 
-// Fast-call entry points: `parse`, `build_v2` and `crc32c` as `CPython` calls them.
+/// Declares a module function with a fast-call entry, from ONE signature: the `#[pyfunction]`
+/// twin's `PyO3` signature, the text signature of its docstring (what `inspect.signature`,
+/// `help()` and stubtest read) and the parameter table the fast entry binds arguments with all
+/// come from the same tokens. The Rust defaults are written as Python spells them (`True`,
+/// `False`, `None`, numbers) in the docstring.
+///
+/// ```ignore
+/// fast_function! {
+///     /// Python docstring after the signature line.
+///     doc = "..."
+///     pub(super) struct Entry = "name" (data, /, *, flag = true);
+///     fn name_checked(py: Python<'_>, data: &Bound<'_, PyAny>, flag: bool) -> PyResult<..> {..}
+/// }
+/// ```
+macro_rules! fast_function {
+    (
+        doc = $doc:literal
+        $vis:vis struct $entry:ident = $name:tt ($($sig:tt)*);
+        $(#[$attr:meta])*
+        $fvis:vis fn $checked:ident $($rest:tt)*
+    ) => {
+        /// The fast-call entry of the function of the same Python name.
+        $vis struct $entry;
+
+        impl $crate::python::fastcall::Signature for $entry {
+            const NAME: &'static core::ffi::CStr = $crate::python::fastcall::cstr(concat!($name, "\0"));
+            const DOC: &'static core::ffi::CStr = $crate::python::fastcall::cstr(concat!(
+                $name, "(", $crate::python::fastcall::text_signature!(@[] $($sig)*), ")\n--\n\n",
+                $doc, "\0"
+            ));
+            const PARAMS: $crate::python::fastcall::Params =
+                $crate::python::fastcall::Params::new(&$crate::python::fastcall::raw_params!(@[] $($sig)*));
+
+            fn checked(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyCFunction>> {
+                static CHECKED: pyo3::sync::PyOnceLock<Py<pyo3::types::PyCFunction>> =
+                    pyo3::sync::PyOnceLock::new();
+                $crate::python::fastcall::twin(py, &CHECKED, |py| wrap_pyfunction!($checked, py))
+            }
+        }
+
+        #[pyfunction(name = $name)]
+        #[pyo3(signature = ($($sig)*))]
+        $(#[$attr])*
+        $fvis fn $checked $($rest)*
+    };
+}
+pub(super) use fast_function;
+
+/// The parameter list as Python text: `data, /, *, flag=True`.
+macro_rules! text_signature {
+    (@[$($acc:tt)*]) => { concat!($($acc)*) };
+    (@[$($acc:tt)*] , $($rest:tt)*) => { $crate::python::fastcall::text_signature!(@[$($acc)* ", ",] $($rest)*) };
+    (@[$($acc:tt)*] / $($rest:tt)*) => { $crate::python::fastcall::text_signature!(@[$($acc)* "/",] $($rest)*) };
+    (@[$($acc:tt)*] * $($rest:tt)*) => { $crate::python::fastcall::text_signature!(@[$($acc)* "*",] $($rest)*) };
+    (@[$($acc:tt)*] $n:ident = true $($rest:tt)*) => {
+        $crate::python::fastcall::text_signature!(@[$($acc)* stringify!($n), "=True",] $($rest)*)
+    };
+    (@[$($acc:tt)*] $n:ident = false $($rest:tt)*) => {
+        $crate::python::fastcall::text_signature!(@[$($acc)* stringify!($n), "=False",] $($rest)*)
+    };
+    (@[$($acc:tt)*] $n:ident = None $($rest:tt)*) => {
+        $crate::python::fastcall::text_signature!(@[$($acc)* stringify!($n), "=None",] $($rest)*)
+    };
+    (@[$($acc:tt)*] $n:ident = $v:literal $($rest:tt)*) => {
+        $crate::python::fastcall::text_signature!(@[$($acc)* stringify!($n), "=", stringify!($v),] $($rest)*)
+    };
+    (@[$($acc:tt)*] $n:ident $($rest:tt)*) => {
+        $crate::python::fastcall::text_signature!(@[$($acc)* stringify!($n),] $($rest)*)
+    };
+}
+pub(super) use text_signature;
+
+/// The parameter list as an array of names, with `"/"` and `"*"` kept as markers.
+macro_rules! raw_params {
+    (@[$($acc:tt)*]) => { [$($acc)*] };
+    (@[$($acc:tt)*] , $($rest:tt)*) => { $crate::python::fastcall::raw_params!(@[$($acc)*] $($rest)*) };
+    (@[$($acc:tt)*] / $($rest:tt)*) => { $crate::python::fastcall::raw_params!(@[$($acc)* "/",] $($rest)*) };
+    (@[$($acc:tt)*] * $($rest:tt)*) => { $crate::python::fastcall::raw_params!(@[$($acc)* "*",] $($rest)*) };
+    (@[$($acc:tt)*] $n:ident = $v:tt $($rest:tt)*) => {
+        $crate::python::fastcall::raw_params!(@[$($acc)* stringify!($n),] $($rest)*)
+    };
+    (@[$($acc:tt)*] $n:ident $($rest:tt)*) => {
+        $crate::python::fastcall::raw_params!(@[$($acc)* stringify!($n),] $($rest)*)
+    };
+}
+pub(super) use raw_params;
+
+/// `text` (which ends in its only NUL) as a C string, at compile time.
+pub(super) const fn cstr(text: &'static str) -> &'static CStr {
+    match CStr::from_bytes_with_nul(text.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("a fast-call name or docstring holds a NUL"),
+    }
+}
+
+/// A fast-call function's parameters, in signature order, and how each may be passed.
+pub(super) struct Params {
+    /// The names, with `"/"` (the positional-only ones end) and `"*"` (the keyword-only ones
+    /// start) where the signature has them.
+    raw: &'static [&'static str],
+    /// How many come first and may only be passed by position.
+    positional_only: usize,
+    /// How many may be passed by position.
+    positional: usize,
+    /// How many there are.
+    len: usize,
+}
+
+impl Params {
+    pub(super) const fn new(raw: &'static [&'static str]) -> Self {
+        let (mut i, mut names, mut positional_only, mut positional) = (0, 0, 0, usize::MAX);
+        while i < raw.len() {
+            match raw[i].as_bytes() {
+                b"/" => positional_only = names,
+                b"*" => positional = names,
+                _ => names += 1,
+            }
+            i += 1;
+        }
+        if positional == usize::MAX {
+            positional = names;
+        }
+        Self { raw, positional_only, positional, len: names }
+    }
+
+    /// The slot of the parameter `name` may be given for by keyword.
+    fn keyword_slot(&self, name: &str) -> Option<usize> {
+        let names = self.raw.iter().filter(|n| !matches!(n.as_bytes(), b"/" | b"*"));
+        let slot = names.skip(self.positional_only).position(|n| *n == name)?;
+        Some(slot + self.positional_only)
+    }
+}
 
 /// A module function whose usual calls skip `PyO3`'s trampoline and argument extraction:
 /// they cost ~25 ns a call, a fifth of a whole v2 parse (timeit of `parse(d)`: 121 ns as a
-/// `#[pyfunction]`, 94 ns through [`fast_entry`]). Every call `fast` does not take goes to
+/// `#[pyfunction]`, 94 ns through [`fast_entry`]; measure with
+/// `python benchmarks/bench.py --only "parse v2"`). Every call `fast` does not take goes to
 /// `checked`, the same function as a `#[pyfunction]`, so errors and edge cases stay `PyO3`'s.
-pub(super) trait FastFunction {
-    const NAME: &'static core::ffi::CStr;
+/// [`fast_function!`] writes this half from the signature.
+pub(super) trait Signature {
+    const NAME: &'static CStr;
     /// Signature and docstring, in `CPython`'s `name(sig)\n--\n\ndoc` form.
-    const DOC: &'static core::ffi::CStr;
+    const DOC: &'static CStr;
+    /// The parameters, for [`Call::bind`].
+    const PARAMS: Params;
     /// The `#[pyfunction]` twin.
     fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>>;
+}
+
+/// The fast half of a [`Signature`].
+pub(super) trait FastFunction: Signature {
     /// The result of a usual call; `None` hands the call to `checked`.
     fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>>;
 }
@@ -128,6 +269,34 @@ impl<'py> Call<'_, 'py> {
         })
     }
 
+    /// The arguments in signature order (`None`: not given), or `None` for a call the twin
+    /// must see: too many positional arguments, or an unknown, repeated or positional-only
+    /// keyword. `N` is the number of parameters.
+    pub(super) fn bind<const N: usize>(
+        &self,
+        py: Python<'py>,
+        params: &Params,
+    ) -> Option<[Option<Borrowed<'_, 'py, PyAny>>; N]> {
+        if N != params.len || self.positional.len() > params.positional {
+            return None;
+        }
+        let mut slots = [None; N];
+        for (slot, &p) in slots.iter_mut().zip(self.positional) {
+            *slot = Some(self.get(py, p));
+        }
+        let mut seen = 0;
+        for (name, value) in self.keywords(py) {
+            let name = name.cast::<PyString>().ok()?;
+            let slot = slots.get_mut(params.keyword_slot(name.to_str().ok()?)?)?;
+            if slot.is_some() {
+                return None; // given twice
+            }
+            *slot = Some(value);
+            seen += 1;
+        }
+        (seen == self.keyword_values.len()).then_some(slots)
+    }
+
     /// Calls `checked` with the same arguments.
     pub(super) fn delegate(
         &self,
@@ -145,81 +314,77 @@ impl<'py> Call<'_, 'py> {
     }
 }
 
-pub(super) struct Parse;
-
 impl FastFunction for Parse {
-    const NAME: &'static core::ffi::CStr = c"parse";
-    const DOC: &'static core::ffi::CStr = c"parse(data, /, *, allow_v1=True, allow_v2=True, \
-verify_checksum=True, max_size=4096, haproxy_limits=False)
---
-
-Parse one PROXY protocol header at the start of data; header.length bytes belong to it.";
-
-    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
-        static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-        twin(py, &CHECKED, |py| wrap_pyfunction!(parse_checked, py))
-    }
-
-    /// One positional argument, and any of the keywords with values of their types.
+    /// Any call whose arguments have the types of the signature.
     fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
-        let &[data] = call.positional else {
-            return None;
-        };
+        let [data, allow_v1, allow_v2, verify, max_size, haproxy_limits] =
+            call.bind(py, &Self::PARAMS)?;
+        let data = data?;
         let d = Options::default();
-        let (mut allow_v1, mut allow_v2, mut verify) = (d.allow_v1, d.allow_v2, d.verify_checksum);
-        let (mut max_size, mut haproxy_limits) = (d.max_size as i128, d.haproxy_limits);
-        let mut seen = 0;
-        for (name, value) in call.keywords(py) {
-            match name.cast::<PyString>().ok()?.to_str().ok()? {
-                "allow_v1" => allow_v1 = value.extract().ok()?,
-                "allow_v2" => allow_v2 = value.extract().ok()?,
-                "verify_checksum" => verify = value.extract().ok()?,
-                "max_size" => max_size = value.extract().ok()?,
-                "haproxy_limits" => haproxy_limits = value.extract().ok()?,
-                _ => return None,
-            }
-            seen += 1;
-        }
-        if seen != call.keyword_values.len() {
-            return None;
-        }
-        let opts = if seen == 0 {
+        let opts = if call.keyword_values.is_empty() {
             Ok(d)
         } else {
-            options(allow_v1, allow_v2, verify, max_size, haproxy_limits)
+            options(
+                arg_or(allow_v1, d.allow_v1)?,
+                arg_or(allow_v2, d.allow_v2)?,
+                arg_or(verify, d.verify_checksum)?,
+                arg_or(max_size, d.max_size as i128)?,
+                arg_or(haproxy_limits, d.haproxy_limits)?,
+            )
         };
-        let made = opts.and_then(|opts| {
-            with_bytes(&call.get(py, data), |bytes| header_from(py, bytes, &opts))?
-        });
+        let made = opts.and_then(|opts| with_bytes(&data, |bytes| header_from(py, bytes, &opts))?);
         Some(made.map(Bound::into_any))
     }
 }
 
-pub(super) struct BuildV1;
-
 impl FastFunction for BuildV1 {
-    const NAME: &'static core::ffi::CStr = c"build_v1";
-    const DOC: &'static core::ffi::CStr = c"build_v1(source=None, destination=None)
---
-
-A v1 line: TCP4 or TCP6 for the two addresses, UNKNOWN without them.";
-
-    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
-        static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-        twin(py, &CHECKED, |py| wrap_pyfunction!(build_v1, py))
-    }
-
-    /// The addresses given positionally.
+    /// Any call whose arguments have the types of the signature.
     fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
-        if call.positional.len() > 2 || call.kwnames.is_some() {
+        let [source, destination] = call.bind(py, &Self::PARAMS)?;
+        let made = build_v1(py, given(source.as_ref()), given(destination.as_ref()));
+        Some(made.map(Bound::into_any))
+    }
+}
+
+impl FastFunction for BuildV2 {
+    /// Any call whose arguments have the types of the signature.
+    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
+        let [source, destination, command, protocol, tlvs, crc32c, alpn, authority, unique_id, netns, aws_vpce_id] =
+            call.bind(py, &Self::PARAMS)?;
+        let typed = TypedTlvs {
+            alpn: given(alpn.as_ref()),
+            authority: given_text(authority.as_ref()).ok()?,
+            unique_id: given(unique_id.as_ref()),
+            netns: given_text(netns.as_ref()).ok()?,
+            aws_vpce_id: given_text(aws_vpce_id.as_ref()).ok()?,
+        };
+        let made = build_v2_bytes(
+            py,
+            given(source.as_ref()),
+            given(destination.as_ref()),
+            arg_or(command, None)?,
+            arg_or(protocol, None)?,
+            given(tlvs.as_ref()),
+            arg_or(crc32c, false)?,
+            &typed,
+        );
+        Some(made.map(|raw| PyBytes::new(py, &raw).into_any()))
+    }
+}
+
+impl FastFunction for Crc32c {
+    /// `bytes` under 1 MiB (longer ones release the GIL), and a value that fits 32 bits.
+    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
+        let [data, value] = call.bind(py, &Self::PARAMS)?;
+        let value = arg_or(value, 0u32)?;
+        let data = data?;
+        let data = data.cast::<PyBytes>().ok()?;
+        let bytes = data.as_bytes();
+        if bytes.len() >= 1 << 20 {
             return None;
         }
-        let mut ends = [None, None];
-        for (slot, &p) in ends.iter_mut().zip(call.positional) {
-            *slot = Some(call.get(py, p));
-        }
-        let made = build_v1(py, given(ends[0].as_ref()), given(ends[1].as_ref()));
-        Some(made.map(Bound::into_any))
+        let Ok(crc) = crc32c::append(value, bytes).into_pyobject(py);
+        Some(Ok(crc.into_any()))
     }
 }
 
@@ -237,119 +402,14 @@ pub(super) fn given_text<'a, 'py>(
     given(arg).map(|v| v.cast::<PyString>().map_err(PyErr::from)).transpose()
 }
 
-pub(super) struct BuildV2;
-
-impl FastFunction for BuildV2 {
-    const NAME: &'static core::ffi::CStr = c"build_v2";
-    const DOC: &'static core::ffi::CStr = c"build_v2(source=None, destination=None, *, \
-command=None, protocol=None, tlvs=None, crc32c=False, alpn=None, authority=None, \
-unique_id=None, netns=None, aws_vpce_id=None)
---
-
-A v2 header's bytes: PROXY for the two addresses, or LOCAL without them.";
-
-    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
-        static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-        twin(py, &CHECKED, |py| wrap_pyfunction!(build_v2, py))
-    }
-
-    /// Any call whose arguments have the types of the signature.
-    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
-        let mut ends = [None, None];
-        for (slot, &p) in ends.iter_mut().zip(call.positional) {
-            *slot = Some(call.get(py, p));
-        }
-        if call.positional.len() > 2 {
-            return None;
-        }
-        let (mut command, mut protocol, mut tlvs, mut crc32c) = (None, None, None, false);
-        let mut typed = [None, None, None, None, None];
-        let mut seen = 0;
-        for (name, value) in call.keywords(py) {
-            let slot = match name.cast::<PyString>().ok()?.to_str().ok()? {
-                "source" => &mut ends[0],
-                "destination" => &mut ends[1],
-                "command" => {
-                    command = value.extract::<Option<i128>>().ok()?;
-                    seen += 1;
-                    continue;
-                }
-                "protocol" => {
-                    protocol = value.extract::<Option<i128>>().ok()?;
-                    seen += 1;
-                    continue;
-                }
-                "crc32c" => {
-                    crc32c = value.extract::<bool>().ok()?;
-                    seen += 1;
-                    continue;
-                }
-                "tlvs" => &mut tlvs,
-                "alpn" => &mut typed[0],
-                "authority" => &mut typed[1],
-                "unique_id" => &mut typed[2],
-                "netns" => &mut typed[3],
-                "aws_vpce_id" => &mut typed[4],
-                _ => return None,
-            };
-            if slot.is_some() {
-                return None; // given twice
-            }
-            *slot = Some(value);
-            seen += 1;
-        }
-        if seen != call.keyword_values.len() {
-            return None;
-        }
-        let typed = TypedTlvs {
-            alpn: given(typed[0].as_ref()),
-            authority: given_text(typed[1].as_ref()).ok()?,
-            unique_id: given(typed[2].as_ref()),
-            netns: given_text(typed[3].as_ref()).ok()?,
-            aws_vpce_id: given_text(typed[4].as_ref()).ok()?,
-        };
-        let made = build_v2_bytes(
-            py,
-            ends[0].as_deref(),
-            ends[1].as_deref(),
-            command,
-            protocol,
-            given(tlvs.as_ref()),
-            crc32c,
-            &typed,
-        );
-        Some(made.map(|raw| PyBytes::new(py, &raw).into_any()))
-    }
-}
-
-pub(super) struct Crc32c;
-
-impl FastFunction for Crc32c {
-    const NAME: &'static core::ffi::CStr = c"crc32c";
-    const DOC: &'static core::ffi::CStr = c"crc32c(data, value=0, /)
---
-
-CRC32C (Castagnoli) of data, continuing from value (taken modulo 2**32, like zlib.crc32).";
-
-    fn checked(py: Python<'_>) -> PyResult<Bound<'_, PyCFunction>> {
-        static CHECKED: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
-        twin(py, &CHECKED, |py| wrap_pyfunction!(crc32c_py, py))
-    }
-
-    /// `bytes` under 1 MiB (longer ones release the GIL), and a value that fits 32 bits.
-    fn fast<'py>(py: Python<'py>, call: &Call<'_, 'py>) -> Option<PyResult<Bound<'py, PyAny>>> {
-        let (data, value) = match (call.positional, &call.kwnames) {
-            (&[data], None) => (data, 0),
-            (&[data, value], None) => (data, call.get(py, value).extract::<u32>().ok()?),
-            _ => return None,
-        };
-        let data = call.get(py, data);
-        let data = data.cast::<PyBytes>().ok()?;
-        let bytes = data.as_bytes();
-        if bytes.len() >= 1 << 20 {
-            return None;
-        }
-        let Ok(crc) = crc32c::append(value, bytes).into_pyobject(py);
-        Some(Ok(crc.into_any()))
+/// An argument of type `T`, or `default` when not given; `None` (the twin decides) for a
+/// value of another type.
+fn arg_or<'py, T>(arg: Option<Borrowed<'_, 'py, PyAny>>, default: T) -> Option<T>
+where
+    for<'a> T: FromPyObject<'a, 'py>,
+{
+    match arg {
+        None => Some(default),
+        Some(v) => v.extract().ok(),
     }
 }

@@ -4,22 +4,25 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::convert::with_bytes;
+use super::fastcall::fast_function;
 use crate::{crc32c, scan};
 
-#[pyfunction(name = "crc32c")]
-#[pyo3(signature = (data, value=0, /))]
-pub(super) fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: i128) -> PyResult<u32> {
-    // Like zlib.crc32, the starting value is taken modulo 2**32.
-    let value = u32::try_from(value & 0xFFFF_FFFF).unwrap_or_default();
-    if let Ok(b) = data.cast::<PyBytes>() {
-        let bytes = b.as_bytes();
-        if bytes.len() >= 1 << 20 {
-            // bytes are immutable: safe to read without the GIL.
-            return Ok(py.detach(|| crc32c::append(value, bytes)));
+fast_function! {
+    doc = "CRC32C (Castagnoli) of data, continuing from value (taken modulo 2**32, like zlib.crc32)."
+    pub(super) struct Crc32c = "crc32c" (data, value = 0, /);
+    fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: i128) -> PyResult<u32> {
+        // Like zlib.crc32, the starting value is taken modulo 2**32.
+        let value = u32::try_from(value & 0xFFFF_FFFF).unwrap_or_default();
+        if let Ok(b) = data.cast::<PyBytes>() {
+            let bytes = b.as_bytes();
+            if bytes.len() >= 1 << 20 {
+                // bytes are immutable: safe to read without the GIL.
+                return Ok(py.detach(|| crc32c::append(value, bytes)));
+            }
+            return Ok(crc32c::append(value, bytes));
         }
-        return Ok(crc32c::append(value, bytes));
+        with_bytes(data, |bytes| crc32c::append(value, bytes))
     }
-    with_bytes(data, |bytes| crc32c::append(value, bytes))
 }
 
 #[pyfunction]

@@ -27,9 +27,12 @@ mod header;
 mod helpers;
 mod parser;
 
-use fastcall::{add_fast, BuildV1, BuildV2, Crc32c, Parse};
+use build::{BuildV1, BuildV2};
+use fastcall::add_fast;
 use header::{_header_from_bytes, PyHeader, PySslInfo, PyTlv};
+use helpers::Crc32c;
 use helpers::{detect, find_signature};
+use parser::Parse;
 use parser::PyParser;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;

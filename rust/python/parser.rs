@@ -4,24 +4,29 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::convert::{options, parse_error, with_bytes};
+use super::fastcall::fast_function;
 use super::header::{header_from, PyHeader, Raw};
 use crate::stream::{self, Fed};
 
-/// `parse` with every argument checked by `PyO3`: the calls [`Parse::fast`] does not take.
-#[pyfunction(name = "parse")]
-#[pyo3(signature = (data, /, *, allow_v1=true, allow_v2=true, verify_checksum=true, max_size=4096,
-    haproxy_limits=false))]
-pub(super) fn parse_checked<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyAny>,
-    allow_v1: bool,
-    allow_v2: bool,
-    verify_checksum: bool,
-    max_size: i128,
-    haproxy_limits: bool,
-) -> PyResult<Bound<'py, PyHeader>> {
-    let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
-    with_bytes(data, |bytes| header_from(py, bytes, &opts))?
+fast_function! {
+    doc = "Parse one PROXY protocol header at the start of data; header.length bytes belong to it."
+    pub(super) struct Parse = "parse"
+        (data, /, *, allow_v1 = true, allow_v2 = true, verify_checksum = true, max_size = 4096,
+        haproxy_limits = false);
+    /// `parse` with every argument checked by `PyO3`: the calls [`Parse`]'s fast entry does not
+    /// take.
+    fn parse_checked<'py>(
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        allow_v1: bool,
+        allow_v2: bool,
+        verify_checksum: bool,
+        max_size: i128,
+        haproxy_limits: bool,
+    ) -> PyResult<Bound<'py, PyHeader>> {
+        let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
+        with_bytes(data, |bytes| header_from(py, bytes, &opts))?
+    }
 }
 
 /// Streaming, sans-IO parser for one connection.
