@@ -11,7 +11,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 
 use crate::header::{unix_path, Address};
-use crate::{v1, v2, BuildError, Endpoints, ErrorKind, Options, ParseError};
+use crate::{ip_text, v2, BuildError, Endpoints, ErrorKind, Options, ParseError};
 
 /// Calls `f` with the bytes of any object that supports the buffer protocol, without copying.
 pub(super) fn with_bytes<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
@@ -136,7 +136,7 @@ pub(super) fn options(
 }
 
 pub(super) fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
-    v1::with_ip_text(ip, |text| {
+    ip_text::with_ip_text(ip, |text| {
         // SAFETY: the text is only ASCII digits, hex digits, colons and dots: valid UTF-8.
         // Checking it with `str::from_utf8` cost ~90 of the ~2700 instructions of
         // `parse(v2).source` (callgrind), hence the unchecked conversion.
@@ -221,7 +221,7 @@ pub(super) fn address_in(py: Python<'_>, obj: &Bound<'_, PyAny>, which: &str) ->
         let host = host_str.to_str().map_err(|_| bad_host())?;
         // A socket's IPv6 name may carry a zone (`fe80::1%eth0`); the wire has no room for it.
         let bare = host.split_once('%').map_or(host, |(ip, _)| ip);
-        let ip = match v1::ipv4_text(bare.as_bytes()) {
+        let ip = match ip_text::ipv4_text(bare.as_bytes()) {
             Some(v4) => IpAddr::V4(v4),
             None => bare.parse::<core::net::Ipv6Addr>().map(IpAddr::V6).map_err(|_| bad_host())?,
         };
