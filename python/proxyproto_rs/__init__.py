@@ -27,6 +27,7 @@ from proxyproto_rs._errors import (
     HeaderTooLargeError,
     IncompleteHeaderError,
     InvalidHeaderError,
+    PeerRefusedError,
     ProxyProtocolError,
 )
 from proxyproto_rs._scan import scan
@@ -44,6 +45,7 @@ __all__ = [
     "IncompleteHeaderError",
     "InvalidHeaderError",
     "Parser",
+    "PeerRefusedError",
     "Protocol",
     "ProxyProtocolError",
     "SslInfo",
