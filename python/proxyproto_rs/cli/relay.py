@@ -21,7 +21,7 @@ from proxyproto_rs.cli._args import (
     positive_int,
 )
 from proxyproto_rs.cli._common import EXIT_OK, PROG, Endpoint, UsageError
-from proxyproto_rs.cli._render import err, format_endpoint
+from proxyproto_rs.cli._render import err, error_text, format_endpoint
 from proxyproto_rs.cli._servers import Counter, bound, serve_until, start_listener
 from proxyproto_rs.cli.encode import TlvOptions, add_tlv_options, build_header
 
@@ -104,7 +104,7 @@ async def _relay_one(
                     upstream[0], upstream[1], header=header
                 )
     except (OSError, TimeoutError, BuildError, UsageError) as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+        reason = "timed out" if isinstance(exc, TimeoutError) else error_text(exc)
         err(f"{PROG} relay: {format_endpoint(peer)}: upstream failed: {reason}")
         writer.close()
         counter.tick()
