@@ -447,19 +447,14 @@ def test_scan_nothing_found_exit_1_and_progress(tmp_path: Path) -> None:
     assert b"scan:" not in quiet.stderr
 
 
-def test_scan_progress_on_a_terminal(tmp_path: Path) -> None:
-    """A large file shows \r-updated progress when stderr is a terminal, without flags."""
-    f = tmp_path / "big.bin"
-    chunk = b"\0" * (1 << 20)
-    with f.open("wb") as out:
-        for _ in range(17):  # over the 16 MiB threshold
-            out.write(chunk)
-        out.write(V2_HEADER)
+def _on_terminal(argv: list[str], *, stdout_too: bool) -> tuple[int, bytes]:
+    """Run *argv* with stderr (and stdout, if asked) on a pseudo-terminal: the exit status
+    and what the terminal received."""
     master, slave = os.openpty()
     try:
         proc = subprocess.run(
-            [*PROXYPROTO, "scan", str(f)],
-            stdout=subprocess.PIPE,
+            argv,
+            stdout=slave if stdout_too else subprocess.PIPE,
             stderr=slave,
             stdin=subprocess.DEVNULL,
             timeout=TIMEOUT,
@@ -480,7 +475,19 @@ def test_scan_progress_on_a_terminal(tmp_path: Path) -> None:
         if slave >= 0:
             os.close(slave)
         os.close(master)
-    assert proc.returncode == 0
+    return proc.returncode, seen
+
+
+def test_scan_progress_on_a_terminal(tmp_path: Path) -> None:
+    """A large file shows \r-updated progress when stderr is a terminal, without flags."""
+    f = tmp_path / "big.bin"
+    chunk = b"\0" * (1 << 20)
+    with f.open("wb") as out:
+        for _ in range(17):  # over the 16 MiB threshold
+            out.write(chunk)
+        out.write(V2_HEADER)
+    code, seen = _on_terminal([*PROXYPROTO, "scan", str(f)], stdout_too=False)
+    assert code == 0
     assert b"\rscan: 100.0%" in seen
     assert b"1 header(s)" in seen
 
@@ -1330,32 +1337,8 @@ def test_scan_progress_is_cleared_before_a_result_line(tmp_path: Path) -> None:
             out.write(b"\0" * (1 << 20))
         out.write(V2_HEADER)
         out.write(b"\0" * (1 << 20))
-    master, slave = os.openpty()
-    try:
-        proc = subprocess.run(
-            [*PROXYPROTO, "scan", "--progress", str(f)],
-            stdout=slave,
-            stderr=slave,
-            stdin=subprocess.DEVNULL,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        os.close(slave)
-        slave = -1
-        seen = b""
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            seen += data
-    finally:
-        if slave >= 0:
-            os.close(slave)
-        os.close(master)
-    assert proc.returncode == 0
+    code, seen = _on_terminal([*PROXYPROTO, "scan", "--progress", str(f)], stdout_too=True)
+    assert code == 0
     results = [line for line in _terminal_lines(seen) if "v2 PROXY" in line]
     assert len(results) == 1, seen
     assert "scan:" not in results[0], seen

@@ -250,19 +250,9 @@ BUILTIN_CASES: Final[tuple[Case, ...]] = (
         "11 (D6)",
     ),
     # ---- chained proxies: each adds a header, the application would get the second
-    _bad(
-        "v2" + SECOND_HEADER,
-        _V2_4 + build_v2(S6, D6),
-        "should",
-        "2, 7",
-        "a second header must not reach the application",
-    ),
-    _bad(
-        "v1" + SECOND_HEADER,
-        _V1_4 + build_v1(S6, D6),
-        "should",
-        "2, 7",
-        "a second header must not reach the application",
+    *(
+        _bad(f"v{v}{SECOND_HEADER}", first + second, "should", "2, 7", "must not reach the app")
+        for v, first, second in ((2, _V2_4, build_v2(S6, D6)), (1, _V1_4, build_v1(S6, D6)))
     ),
 )
 """The named battery: valid shapes every receiver must take, invalid ones it must drop."""
