@@ -15,7 +15,7 @@ import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, TypeAlias
 
 PCAP_MAGICS: Final = {
     b"\xd4\xc3\xb2\xa1": "<",
@@ -168,7 +168,7 @@ class Segment:
     length: int
 
 
-FlowKey = tuple[str, int, str, int]
+FlowKey: TypeAlias = tuple[str, int, str, int]
 """``(source ip, source port, destination ip, destination port)``: one direction."""
 
 
@@ -271,12 +271,30 @@ class Reassembler:
         return flows
 
 
-def ip_payload(packet: Packet) -> tuple[int, str, str, memoryview, int] | None:
-    """``(ip_proto, src, dst, l4 bytes, offset of l4 in the packet)`` or None."""
+L4: TypeAlias = tuple[int, str, str, memoryview, int]
+"""``(ip_proto, src, dst, l4 bytes, offset of l4 in the packet)``."""
+
+
+def ip_payload(packet: Packet) -> L4 | None:
+    """The transport layer of a packet, or None when it is not IPv4/IPv6 or not the first
+    fragment."""
     data = packet.data
-    link = packet.linktype
-    off = 0
-    ethertype: int | None = None
+    link = _link_layer(data, packet.linktype)
+    if link is None:
+        return None
+    off, ethertype = link
+    if len(data) <= off or (ethertype is not None and ethertype not in (0x0800, 0x86DD)):
+        return None
+    version = data[off] >> 4
+    if version == 4:
+        return _ipv4(data, off)
+    if version == 6:
+        return _ipv6(data, off)
+    return None
+
+
+def _link_layer(data: memoryview, link: int) -> tuple[int, int | None] | None:
+    """``(offset of the IP header, ethertype or None)``; None for an unknown link type."""
     if link == LINKTYPE_ETHERNET:
         if len(data) < 14:
             return None
@@ -285,57 +303,54 @@ def ip_payload(packet: Packet) -> tuple[int, str, str, memoryview, int] | None:
         while ethertype in (0x8100, 0x88A8) and len(data) >= off + 4:  # VLAN tags
             (ethertype,) = struct.unpack_from("!H", data, off + 2)
             off += 4
-    elif link == LINKTYPE_LINUX_SLL:
-        if len(data) < 16:
-            return None
-        (ethertype,) = struct.unpack_from("!H", data, 14)
-        off = 16
-    elif link == LINKTYPE_LINUX_SLL2:
-        if len(data) < 20:
-            return None
-        (ethertype,) = struct.unpack_from("!H", data, 0)
-        off = 20
-    elif link in (LINKTYPE_NULL, LINKTYPE_LOOP):
-        off = 4
-    elif link not in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14):
-        return None
-    if len(data) <= off:
-        return None
-    version = data[off] >> 4
-    if ethertype is not None and ethertype not in (0x0800, 0x86DD):
-        return None
-    if version == 4:
-        if len(data) < off + 20:
-            return None
-        ihl = (data[off] & 0x0F) * 4
-        (total,) = struct.unpack_from("!H", data, off + 2)
-        (frag,) = struct.unpack_from("!H", data, off + 6)
-        if frag & 0x1FFF:  # not the first fragment: no L4 header here
-            return None
-        proto = data[off + 9]
-        src = socket.inet_ntop(socket.AF_INET, bytes(data[off + 12 : off + 16]))
-        dst = socket.inet_ntop(socket.AF_INET, bytes(data[off + 16 : off + 20]))
-        end = min(len(data), off + total) if total else len(data)
-        l4 = off + ihl
-        return proto, src, dst, data[l4:end], l4
-    if version == 6:
-        if len(data) < off + 40:
-            return None
-        (plen,) = struct.unpack_from("!H", data, off + 4)
-        proto = data[off + 6]
-        src = socket.inet_ntop(socket.AF_INET6, bytes(data[off + 8 : off + 24]))
-        dst = socket.inet_ntop(socket.AF_INET6, bytes(data[off + 24 : off + 40]))
-        end = min(len(data), off + 40 + plen)
-        l4 = off + 40
-        while proto in (0, 43, 60, 44) and l4 + 8 <= end:  # extension headers
-            nxt = data[l4]
-            if proto == 44:
-                (fragoff,) = struct.unpack_from("!H", data, l4 + 2)
-                if fragoff & 0xFFF8:
-                    return None
-                l4 += 8
-            else:
-                l4 += (data[l4 + 1] + 1) * 8
-            proto = nxt
-        return proto, src, dst, data[l4:end], l4
+        return off, ethertype
+    if link == LINKTYPE_LINUX_SLL:
+        return None if len(data) < 16 else (16, struct.unpack_from("!H", data, 14)[0])
+    if link == LINKTYPE_LINUX_SLL2:
+        return None if len(data) < 20 else (20, struct.unpack_from("!H", data, 0)[0])
+    if link in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        return 4, None
+    if link in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14):
+        return 0, None
     return None
+
+
+def _ipv4(data: memoryview, off: int) -> L4 | None:
+    if len(data) < off + 20:
+        return None
+    ihl = (data[off] & 0x0F) * 4
+    total, _id, frag = struct.unpack_from("!HHH", data, off + 2)
+    if frag & 0x1FFF:  # not the first fragment: no L4 header here
+        return None
+    proto = data[off + 9]
+    src = socket.inet_ntop(socket.AF_INET, bytes(data[off + 12 : off + 16]))
+    dst = socket.inet_ntop(socket.AF_INET, bytes(data[off + 16 : off + 20]))
+    end = min(len(data), off + total) if total else len(data)
+    l4 = off + ihl
+    return proto, src, dst, data[l4:end], l4
+
+
+_IPV6_EXTENSIONS: Final = (0, 43, 60, 44)
+"""Hop-by-hop, routing, destination options, fragment: skipped to reach the transport."""
+
+
+def _ipv6(data: memoryview, off: int) -> L4 | None:
+    if len(data) < off + 40:
+        return None
+    (plen,) = struct.unpack_from("!H", data, off + 4)
+    proto = data[off + 6]
+    src = socket.inet_ntop(socket.AF_INET6, bytes(data[off + 8 : off + 24]))
+    dst = socket.inet_ntop(socket.AF_INET6, bytes(data[off + 24 : off + 40]))
+    end = min(len(data), off + 40 + plen)
+    l4 = off + 40
+    while proto in _IPV6_EXTENSIONS and l4 + 8 <= end:
+        nxt = data[l4]
+        if proto == 44:
+            (fragoff,) = struct.unpack_from("!H", data, l4 + 2)
+            if fragoff & 0xFFF8:
+                return None
+            l4 += 8
+        else:
+            l4 += (data[l4 + 1] + 1) * 8
+        proto = nxt
+    return proto, src, dst, data[l4:end], l4

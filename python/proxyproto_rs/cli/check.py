@@ -68,58 +68,67 @@ async def run_case(
     expect: bytes | None,
 ) -> Outcome:
     """One connection: the case's bytes, the probe, then wait for the first answer."""
+    reader, writer = await _connect(target, wait)
+    try:
+        try:
+            await _send(writer, case, probe)
+        except OSError:
+            return Outcome(False, "reset")
+        return await _answer(reader, wait, expect)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def _connect(
+    target: tuple[str, int] | str, wait: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
         async with asyncio.timeout(wait):
             if isinstance(target, str):
-                reader, writer = await asyncio.open_unix_connection(target)
-            else:
-                reader, writer = await asyncio.open_connection(target[0], target[1])
+                return await asyncio.open_unix_connection(target)
+            return await asyncio.open_connection(target[0], target[1])
     except TimeoutError:
         raise IOFailure(f"connecting to {format_endpoint(target)} timed out") from None
     except OSError as exc:
         raise IOFailure(
             f"cannot connect to {format_endpoint(target)}: {exc.strerror or exc}"
         ) from None
+
+
+async def _send(writer: asyncio.StreamWriter, case: Case, probe: bytes) -> None:
+    """The case's bytes (in its chunks, 0.2 s apart, when it has some), then the probe."""
+    for i, chunk in enumerate(case.chunks):
+        if i:
+            await asyncio.sleep(0.2)
+        writer.write(chunk)
+        await writer.drain()
+    writer.write(probe if case.chunks else case.data + probe)
+    await writer.drain()
+
+
+async def _answer(reader: asyncio.StreamReader, wait: float, expect: bytes | None) -> Outcome:
+    """Accepted if the target answers (what *expect* matches) within *wait* seconds."""
+    received = bytearray()
     try:
-        try:
-            if case.chunks:
-                for i, chunk in enumerate(case.chunks):
-                    if i:
-                        await asyncio.sleep(0.2)
-                    writer.write(chunk)
-                    await writer.drain()
-                writer.write(probe)
-            else:
-                writer.write(case.data + probe)
-            await writer.drain()
-        except OSError:
+        async with asyncio.timeout(wait):
+            while chunk := await reader.read(4096):
+                received += chunk
+                if expect is None or _matches(expect, bytes(received)):
+                    break
+    except TimeoutError:
+        if not received:
+            return Outcome(False, "timeout")
+    except OSError:
+        if not received:
             return Outcome(False, "reset")
-        received = bytearray()
-        try:
-            async with asyncio.timeout(wait):
-                while True:
-                    chunk = await reader.read(4096)
-                    if not chunk:
-                        break
-                    received += chunk
-                    if expect is None or _matches(expect, bytes(received)):
-                        break
-        except TimeoutError:
-            if not received:
-                return Outcome(False, "timeout")
-        except OSError:
-            if not received:
-                return Outcome(False, "reset")
-        data = bytes(received)
-        if not data:
-            return Outcome(False, "closed")
-        if expect is not None and not _matches(expect, data):
-            return Outcome(False, "unexpected-response", data)
-        return Outcome(True, "response", data)
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    data = bytes(received)
+    if not data:
+        return Outcome(False, "closed")
+    if expect is not None and not _matches(expect, data):
+        return Outcome(False, "unexpected-response", data)
+    return Outcome(True, "response", data)
 
 
 def _matches(pattern: bytes, data: bytes) -> bool:
