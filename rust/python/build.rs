@@ -4,7 +4,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use super::convert::{addresses_in, build_error, build_error_with, endpoints, with_bytes};
+use super::convert::{
+    addresses_in, build_error, build_error_with, endpoints, int_text, saturating_i128, with_bytes,
+};
 use super::fastcall::fast_function;
 use super::header::PyTlv;
 use crate::header::Protocol;
@@ -46,6 +48,45 @@ pub(super) fn utf8_arg<'a>(
     s.to_str().map_err(|_| build_error_with(py, "tlv", &format!("{name}: not encodable as UTF-8")))
 }
 
+/// The `tlvs` argument as (type, value) pairs. A CRC32C TLV must have its 4-byte shape (its
+/// value is recomputed) and come at most once.
+fn tlv_items<'py>(
+    py: Python<'py>,
+    tlvs: &Bound<'py, PyAny>,
+) -> PyResult<Vec<(u8, Bound<'py, PyAny>)>> {
+    let not_a_pair =
+        || build_error_with(py, "tlv", "tlvs: each item must be a Tlv or a (type, value) pair");
+    let mut out = Vec::new();
+    for item in tlvs.try_iter()? {
+        let item = item?;
+        let (kind, value) = if let Ok(t) = item.cast::<PyTlv>() {
+            let t = t.get();
+            (t.kind, t.value.bind(py).clone().into_any())
+        } else {
+            let (kind, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) =
+                item.extract().map_err(|_| not_a_pair())?;
+            let kind = saturating_i128(&kind).map_err(|_| not_a_pair())?;
+            let Ok(kind) = u8::try_from(kind) else {
+                let msg = format!("TLV type {} is not in 0-255", int_text(kind));
+                return Err(build_error_with(py, "tlv", &msg));
+            };
+            (kind, value)
+        };
+        if kind == tlv::CRC32C {
+            let len = with_bytes(&value, <[u8]>::len)?;
+            if len != 4 {
+                return Err(build_error(py, &BuildError::TlvLength { kind, len }));
+            }
+            if out.iter().any(|(k, _)| *k == tlv::CRC32C) {
+                let msg = "tlvs: more than one CRC32C TLV (0x03); a header carries one checksum";
+                return Err(build_error_with(py, "tlv", msg));
+            }
+        }
+        out.push((kind, value));
+    }
+    Ok(out)
+}
+
 pub(super) fn build_v2_bytes(
     py: Python<'_>,
     source: Option<&Bound<'_, PyAny>>,
@@ -66,7 +107,7 @@ pub(super) fn build_v2_bytes(
             return Err(build_error_with(
                 py,
                 "command",
-                &format!("command {c} is not LOCAL (0) or PROXY (1)"),
+                &format!("command {} is not LOCAL (0) or PROXY (1)", int_text(c)),
             ))
         }
     };
@@ -77,13 +118,18 @@ pub(super) fn build_v2_bytes(
             if let Some(p) = u8::try_from(p).ok().and_then(Protocol::from_nibble) {
                 p
             } else {
-                let msg = format!("protocol {p} is not UNSPEC (0), STREAM (1) or DGRAM (2)");
+                let msg =
+                    format!("protocol {} is not UNSPEC (0), STREAM (1) or DGRAM (2)", int_text(p));
                 return Err(build_error_with(py, "protocol", &msg));
             }
         }
     };
     let err = |e: BuildError| build_error(py, &e);
-    let mut b = v2::Builder::new(command, protocol, &ends, crc32c).map_err(err)?;
+    // A CRC32C TLV in `tlvs` (a header rebuilt from the TLVs it came with) keeps its place and
+    // is recomputed; it takes the place of the one `crc32c=True` puts first.
+    let given = tlvs.map(|t| tlv_items(py, t)).transpose()?.unwrap_or_default();
+    let crc_given = given.iter().any(|(kind, _)| *kind == tlv::CRC32C);
+    let mut b = v2::Builder::new(command, protocol, &ends, crc32c && !crc_given).map_err(err)?;
     if let Some(alpn) = typed.alpn {
         with_bytes(alpn, |v| b.tlv(tlv::ALPN, v).map(|_| ()))?.map_err(err)?;
     }
@@ -103,29 +149,11 @@ pub(super) fn build_v2_bytes(
         value.extend_from_slice(id.as_bytes());
         b.tlv(tlv::AWS, &value).map_err(err)?;
     }
-    if let Some(tlvs) = tlvs {
-        for item in tlvs.try_iter()? {
-            let item = item?;
-            let (kind, value): (i64, Bound<'_, PyAny>) = if let Ok(t) = item.cast::<PyTlv>() {
-                let t = t.get();
-                (i64::from(t.kind), t.value.bind(py).clone().into_any())
-            } else {
-                item.extract().map_err(|_| {
-                    build_error_with(
-                        py,
-                        "tlv",
-                        "tlvs: each item must be a Tlv or a (type, value) pair",
-                    )
-                })?
-            };
-            let Ok(kind) = u8::try_from(kind) else {
-                return Err(build_error_with(
-                    py,
-                    "tlv",
-                    &format!("TLV type {kind} is not in 0-255"),
-                ));
-            };
-            with_bytes(&value, |v| b.tlv(kind, v).map(|_| ()))?.map_err(err)?;
+    for (kind, value) in &given {
+        if *kind == tlv::CRC32C {
+            b.crc32c().map_err(err)?;
+        } else {
+            with_bytes(value, |v| b.tlv(*kind, v).map(|_| ()))?.map_err(err)?;
         }
     }
     b.finish().map_err(err)
@@ -141,8 +169,8 @@ fast_function! {
         py: Python<'py>,
         source: Option<&Bound<'py, PyAny>>,
         destination: Option<&Bound<'py, PyAny>>,
-        command: Option<i128>,
-        protocol: Option<i128>,
+        command: Option<&Bound<'py, PyAny>>,
+        protocol: Option<&Bound<'py, PyAny>>,
         tlvs: Option<&Bound<'py, PyAny>>,
         crc32c: bool,
         alpn: Option<&Bound<'py, PyAny>>,
@@ -152,6 +180,8 @@ fast_function! {
         aws_vpce_id: Option<&Bound<'py, PyString>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
+        let command = command.map(saturating_i128).transpose()?;
+        let protocol = protocol.map(saturating_i128).transpose()?;
         let raw =
             build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;
         Ok(PyBytes::new(py, &raw))

@@ -14,8 +14,8 @@ use thin_vec::ThinVec;
 
 use super::build::{build_v1, build_v2_bytes, TypedTlvs};
 use super::convert::{
-    address, enum_member, host_port, incomplete_error, inet_pair, parse_error, utf8_text,
-    with_bytes,
+    address, enum_member, host_port, incomplete_error, inet_pair, int_text, invalid_error_with,
+    parse_error, saturating_i128, utf8_text, with_bytes,
 };
 use crate::header::{End, Family, Header, Layout};
 use crate::tlv::{self, Ssl};
@@ -42,9 +42,14 @@ impl PyTlv {
 impl PyTlv {
     #[new]
     #[pyo3(signature = (r#type, value))]
-    fn py_new(py: Python<'_>, r#type: i64, value: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn py_new(
+        py: Python<'_>,
+        #[pyo3(from_py_with = saturating_i128)] r#type: i128,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let Ok(kind) = u8::try_from(r#type) else {
-            return Err(PyValueError::new_err(format!("TLV type {type} is not in 0-255")));
+            let msg = format!("TLV type {} is not in 0-255", int_text(r#type));
+            return Err(PyValueError::new_err(msg));
         };
         let value = with_bytes(value, |b| PyBytes::new(py, b).unbind())?;
         Ok(Self { kind, value })
@@ -329,6 +334,16 @@ impl PyHeader {
         address(py, self.view().end(end))
     }
 
+    /// `.source_inet` or `.destination_inet`: `(host, port)` for INET and INET6, else `None`.
+    fn inet_end<'py>(&self, py: Python<'py>, end: End) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let inet = matches!(self.layout.family, Family::Inet | Family::Inet6);
+        if inet && self.layout.has_addresses() {
+            self.end(py, end).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     pub(super) fn tlv_value(&self, kind: u8) -> Option<&[u8]> {
         self.view().tlv(kind).map(|t| t.value)
     }
@@ -352,7 +367,8 @@ pub(super) fn header_from<'py>(
     }
 }
 
-/// Options that accept anything a successful parse produced (for unpickling and builders).
+/// Options that accept anything the builders produce: their output is valid by construction,
+/// so its checksum is not verified again.
 pub(super) const PERMISSIVE: Options = Options {
     allow_v1: true,
     allow_v2: true,
@@ -397,6 +413,16 @@ impl PyHeader {
     }
 
     #[getter]
+    fn source_inet<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inet_end(py, End::Source)
+    }
+
+    #[getter]
+    fn destination_inet<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inet_end(py, End::Destination)
+    }
+
+    #[getter]
     fn length(&self) -> usize {
         self.bytes().len()
     }
@@ -438,17 +464,17 @@ impl PyHeader {
 
     #[getter]
     fn aws_vpce_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.tlv_value(tlv::AWS).and_then(tlv::aws_vpce_id).map(|v| utf8_text(py, v)).transpose()
+        self.view().aws_vpce_id().map(|id| utf8_text(py, id.as_bytes())).transpose()
     }
 
     #[getter]
     fn azure_link_id(&self) -> Option<u32> {
-        self.tlv_value(tlv::AZURE).and_then(tlv::azure_link_id)
+        self.view().azure_link_id()
     }
 
     #[getter]
     fn gcp_psc_connection_id(&self) -> Option<u64> {
-        self.tlv_value(tlv::GCP).and_then(tlv::gcp_psc_connection_id)
+        self.view().gcp_psc_connection_id()
     }
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -512,8 +538,8 @@ impl PyHeader {
         py: Python<'py>,
         source: Option<&Bound<'_, PyAny>>,
         destination: Option<&Bound<'_, PyAny>>,
-        command: Option<i128>,
-        protocol: Option<i128>,
+        command: Option<&Bound<'_, PyAny>>,
+        protocol: Option<&Bound<'_, PyAny>>,
         tlvs: Option<&Bound<'_, PyAny>>,
         crc32c: bool,
         alpn: Option<&Bound<'_, PyAny>>,
@@ -523,6 +549,8 @@ impl PyHeader {
         aws_vpce_id: Option<&Bound<'_, PyString>>,
     ) -> PyResult<Bound<'py, Self>> {
         let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
+        let command = command.map(saturating_i128).transpose()?;
+        let protocol = protocol.map(saturating_i128).transpose()?;
         let raw = build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;
         header_from(py, &raw, &PERMISSIVE)
     }
@@ -540,11 +568,25 @@ impl PyHeader {
     }
 }
 
+/// What unpickling accepts: exactly what `parse()` checks (the CRC32C included), at any size
+/// a header may have, since a pickle may come from anywhere.
+const UNPICKLE: Options = Options { verify_checksum: true, ..PERMISSIVE };
+
+/// Unpickling helper: `parse(data)` with every check `parse()` makes, and `data` must be the
+/// header and nothing more.
 #[pyfunction]
 #[pyo3(signature = (data, /))]
 pub(super) fn _header_from_bytes<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyHeader>> {
-    with_bytes(data, |bytes| header_from(py, bytes, &PERMISSIVE))?
+    with_bytes(data, |bytes| {
+        let header = header_from(py, bytes, &UNPICKLE)?;
+        let len = header.get().bytes().len();
+        if len != bytes.len() {
+            let msg = format!("{} bytes after the {len}-byte header", bytes.len() - len);
+            return Err(invalid_error_with(py, "trailing_data", &msg, len));
+        }
+        Ok(header)
+    })?
 }

@@ -3,16 +3,18 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::convert::with_bytes;
+use super::convert::{saturating_i128, with_bytes, wrapped_u32};
 use super::fastcall::fast_function;
 use crate::{crc32c, scan};
 
 fast_function! {
     doc = "CRC32C (Castagnoli) of data, continuing from value (taken modulo 2**32, like zlib.crc32)."
     pub(super) struct Crc32c = "crc32c" (data, value = 0, /);
-    fn crc32c_py(py: Python<'_>, data: &Bound<'_, PyAny>, value: i128) -> PyResult<u32> {
-        // Like zlib.crc32, the starting value is taken modulo 2**32.
-        let value = u32::try_from(value & 0xFFFF_FFFF).unwrap_or_default();
+    fn crc32c_py(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = wrapped_u32)] value: u32,
+    ) -> PyResult<u32> {
         if let Ok(b) = data.cast::<PyBytes>() {
             let bytes = b.as_bytes();
             if bytes.len() >= 1 << 20 {
@@ -41,7 +43,7 @@ pub(super) fn detect(data: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
 pub(super) fn find_signature(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
-    start: i128,
+    #[pyo3(from_py_with = saturating_i128)] start: i128,
 ) -> PyResult<isize> {
     // Like bytes.find: a negative start counts from the end.
     let start = |len: usize| -> usize {

@@ -1,9 +1,12 @@
 //! `parse()` and the streaming `Parser` class.
 
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::convert::{options, parse_error, with_bytes};
+use super::convert::{options, parse_error, saturating_i128, with_bytes};
 use super::fastcall::fast_function;
 use super::header::{header_from, PyHeader, Raw};
 use crate::stream::{self, Fed};
@@ -21,7 +24,7 @@ fast_function! {
         allow_v1: bool,
         allow_v2: bool,
         verify_checksum: bool,
-        max_size: i128,
+        #[pyo3(from_py_with = saturating_i128)] max_size: i128,
         haproxy_limits: bool,
     ) -> PyResult<Bound<'py, PyHeader>> {
         let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
@@ -30,11 +33,37 @@ fast_function! {
 }
 
 /// Streaming, sans-IO parser for one connection.
-#[pyclass(module = "proxyproto_rs._core", name = "Parser")]
+///
+/// Its state sits behind a mutex so that the class can be `frozen`: a second call while one
+/// runs (another thread, or a buffer exporter re-entering `feed`) gets a clear `ValueError`
+/// instead of waiting or seeing half-updated state. Uncontended, the lock is one atomic swap
+/// each way (`python benchmarks/bench.py --only feed`).
+#[pyclass(module = "proxyproto_rs._core", name = "Parser", frozen)]
 pub struct PyParser {
+    state: Mutex<State>,
+}
+
+struct State {
     inner: stream::Parser,
     header: Option<Py<PyHeader>>,
     trailing: Vec<u8>,
+    /// The most `trailing` may hold after calls past the completing one: `max_size`.
+    cap: usize,
+}
+
+impl PyParser {
+    fn state(&self) -> PyResult<MutexGuard<'_, State>> {
+        match self.state.try_lock() {
+            Ok(guard) => Ok(guard),
+            // A panic never happens while the lock is held (the core does not panic), and the
+            // state is whole between statements anyway.
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(PyValueError::new_err(
+                "Parser is in use by another call (another thread, or a buffer re-entering \
+                 feed()): use one Parser per connection, from one thread at a time",
+            )),
+        }
+    }
 }
 
 #[pymethods]
@@ -46,19 +75,27 @@ impl PyParser {
         allow_v1: bool,
         allow_v2: bool,
         verify_checksum: bool,
-        max_size: i128,
+        #[pyo3(from_py_with = saturating_i128)] max_size: i128,
         haproxy_limits: bool,
     ) -> PyResult<Self> {
         let opts = options(allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits)?;
-        Ok(Self { inner: stream::Parser::new(opts), header: None, trailing: Vec::new() })
+        let state = State {
+            inner: stream::Parser::new(opts),
+            header: None,
+            trailing: Vec::new(),
+            cap: opts.max_size,
+        };
+        Ok(Self { state: Mutex::new(state) })
     }
 
     #[pyo3(signature = (data, /))]
-    fn feed(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyHeader>>> {
-        let Self { inner, header, trailing } = self;
+    fn feed(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyHeader>>> {
+        let mut state = self.state()?;
+        let State { inner, header, trailing, cap } = &mut *state;
         with_bytes(data, |bytes| match inner.feed(bytes) {
             Ok(Fed::NeedMore(_)) => Ok(None),
             Ok(Fed::Complete { header: h, used }) => {
+                // What came with the header is kept whole: it is the caller's own buffer.
                 trailing.extend_from_slice(&bytes[used..]);
                 let made = Py::new(
                     py,
@@ -68,6 +105,14 @@ impl PyParser {
                 Ok(Some(made))
             }
             Ok(Fed::AlreadyComplete) => {
+                if !bytes.is_empty() && trailing.len() + bytes.len() > *cap {
+                    return Err(PyValueError::new_err(format!(
+                        "the header is complete and trailing_data holds {} bytes: feeding {} \
+                         more would pass max_size ({cap}); hand the stream to the application",
+                        trailing.len(),
+                        bytes.len()
+                    )));
+                }
                 trailing.extend_from_slice(bytes);
                 Ok(header.as_ref().map(|h| h.clone_ref(py)))
             }
@@ -76,45 +121,43 @@ impl PyParser {
     }
 
     #[getter]
-    fn needed(&self) -> usize {
-        self.inner.needed()
+    fn needed(&self) -> PyResult<usize> {
+        Ok(self.state()?.inner.needed())
     }
 
     #[getter]
-    fn header(&self, py: Python<'_>) -> Option<Py<PyHeader>> {
-        self.header.as_ref().map(|h| h.clone_ref(py))
+    fn header(&self, py: Python<'_>) -> PyResult<Option<Py<PyHeader>>> {
+        Ok(self.state()?.header.as_ref().map(|h| h.clone_ref(py)))
     }
 
     #[getter]
-    fn trailing_data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.trailing)
+    fn trailing_data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.state()?.trailing))
     }
 
     #[getter]
-    fn done(&self) -> bool {
-        self.header.is_some()
+    fn done(&self) -> PyResult<bool> {
+        Ok(self.state()?.header.is_some())
     }
 
     #[getter]
-    fn buffered(&self) -> usize {
-        if self.header.is_some() {
-            0
-        } else {
-            self.inner.buffered()
-        }
+    fn buffered(&self) -> PyResult<usize> {
+        let state = self.state()?;
+        Ok(if state.header.is_some() { 0 } else { state.inner.buffered() })
     }
 
-    fn __repr__(&self) -> String {
-        match (&self.header, self.inner.error()) {
-            (Some(_), _) => format!("<Parser done trailing={}>", self.trailing.len()),
+    fn __repr__(&self) -> PyResult<String> {
+        let state = self.state()?;
+        Ok(match (&state.header, state.inner.error()) {
+            (Some(_), _) => format!("<Parser done trailing={}>", state.trailing.len()),
             (None, Some(e)) => format!("<Parser failed: {e}>"),
             (None, None) => {
                 format!(
                     "<Parser buffered={} needed={}>",
-                    self.inner.buffered(),
-                    self.inner.needed()
+                    state.inner.buffered(),
+                    state.inner.needed()
                 )
             }
-        }
+        })
     }
 }
