@@ -248,6 +248,6 @@ def test_feed_after_completion_is_bounded_by_max_size() -> None:
     assert p.feed(b"") == h
     p = pp.Parser()
     assert p.feed(V1) is not None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_size"):
         p.feed(bytes(10 * 1024 * 1024))
     assert p.trailing_data == b""

@@ -341,20 +341,17 @@ def test_aws_vpce_id_is_the_first_well_formed_0xea() -> None:
 def test_build_v2_recomputes_a_crc32c_tlv_given_in_tlvs_in_place() -> None:
     """``build_v2(h.source, h.destination, tlvs=h.tlvs)`` rebuilds a header that carried a
     CRC32C TLV: the TLV keeps its place and gets the new header's checksum."""
-    h = pp.Header.v2(
-        ("192.0.2.1", 1), ("198.51.100.2", 2), tlvs=[(0x01, b"h2")], crc32c=True
-    )
+    h = pp.Header.v2(("192.0.2.1", 1), ("198.51.100.2", 2), tlvs=[(0x01, b"h2")], crc32c=True)
     assert [t.type for t in h.tlvs] == [0x03, 0x01]
     again = pp.build_v2(h.source, h.destination, tlvs=h.tlvs)
     assert again == h.to_bytes()
     # Another address: the CRC32C TLV is recomputed, not copied.
     moved = pp.parse(pp.build_v2(("192.0.2.9", 1), h.destination, tlvs=h.tlvs))
     assert [t.type for t in moved.tlvs] == [0x03, 0x01]
-    assert moved.crc32c is not None and moved.crc32c != h.crc32c
+    assert moved.crc32c is not None
+    assert moved.crc32c != h.crc32c
     # Order kept: a CRC32C TLV given last stays last, whatever value it carried.
-    last = pp.parse(
-        pp.build_v2(h.source, h.destination, tlvs=[(0x01, b"h2"), (0x03, b"\0\0\0\0")])
-    )
+    last = pp.parse(pp.build_v2(h.source, h.destination, tlvs=[(0x01, b"h2"), (0x03, b"\0\0\0\0")]))
     assert [t.type for t in last.tlvs] == [0x01, 0x03]
     # crc32c=True with one in tlvs: that one is the checksum, none is added.
     both = pp.parse(pp.build_v2(h.source, h.destination, tlvs=h.tlvs, crc32c=True))

@@ -806,7 +806,11 @@ def test_unpickling_takes_any_valid_header_size() -> None:
 @pytest.mark.parametrize(
     ("header", "source", "destination"),
     [
-        (pp.Header.v1(("192.0.2.1", 1), ("198.51.100.2", 2)), ("192.0.2.1", 1), ("198.51.100.2", 2)),
+        (
+            pp.Header.v1(("192.0.2.1", 1), ("198.51.100.2", 2)),
+            ("192.0.2.1", 1),
+            ("198.51.100.2", 2),
+        ),
         (pp.Header.v2(("2001:db8::1", 1), ("::1", 2)), ("2001:db8::1", 1), ("::1", 2)),
         (pp.Header.v2("/tmp/a", "/tmp/b"), None, None),
         (pp.Header.v2(b"\0abstract", b"\0b"), None, None),

@@ -14,7 +14,20 @@ use crate::tlv::{self};
 use crate::{v1, v2, BuildError, Command};
 
 fast_function! {
-    doc = "A v1 line: TCP4 or TCP6 for the two addresses, UNKNOWN without them."
+    /// A v1 line: ``TCP4``/``TCP6`` from ``(host, port)``; ``None, None`` gives
+    /// ``b"PROXY UNKNOWN\r\n"``.
+    ///
+    /// Args:
+    ///     source: the client's address, like ``socket.getpeername()`` (an IPv6 zone such as
+    ///         ``%eth0`` is dropped: the line has no room for it).
+    ///     destination: the address the client connected to.
+    ///
+    /// Returns:
+    ///     The line, CRLF included.
+    ///
+    /// Raises:
+    ///     BuildError: a bad address (an IPv4 host with a zone included) or port, mixed
+    ///         families, a UNIX address, or only one address.
     pub(super) struct BuildV1 = "build_v1" (source = None, destination = None);
     pub(super) fn build_v1<'py>(
         py: Python<'py>,
@@ -160,7 +173,33 @@ pub(super) fn build_v2_bytes(
 }
 
 fast_function! {
-    doc = "A v2 header's bytes: PROXY for the two addresses, or LOCAL without them."
+    /// A v2 header. No addresses gives the LOCAL/UNSPEC form (health check).
+    ///
+    /// Args:
+    ///     source: the client's address: ``(host, port)``, or a ``str``/``bytes`` UNIX path.
+    ///     destination: the address the client connected to, of the same family.
+    ///     command: PROXY (the default with addresses) or LOCAL (the default without).
+    ///     protocol: STREAM (the default with addresses), DGRAM or UNSPEC.
+    ///     tlvs: more TLVs, as ``Tlv`` objects or ``(type, value)`` pairs, in wire order.
+    ///     crc32c: add a CRC32C TLV first and fill it in.
+    ///     alpn: TLV 0x01.
+    ///     authority: TLV 0x02 (UTF-8).
+    ///     unique_id: TLV 0x05, at most 128 bytes.
+    ///     netns: TLV 0x30 (UTF-8).
+    ///     aws_vpce_id: TLV 0xEA with subtype 0x01.
+    ///
+    /// Returns:
+    ///     The header's bytes. TLVs are written in this order: CRC32C (when ``crc32c=True``),
+    ///     ALPN, AUTHORITY, UNIQUE_ID, NETNS, AWS, then ``tlvs`` as given. A CRC32C TLV in
+    ///     ``tlvs`` (a header rebuilt with ``tlvs=h.tlvs``) keeps its place and is recomputed;
+    ///     it is then the only one, whatever ``crc32c`` says.
+    ///
+    /// Raises:
+    ///     BuildError: port out of range, bad address, mixed families, UNIX path over 108
+    ///         bytes, a TLV value over 65535 bytes or a header over 65551 bytes, a TLV type,
+    ///         command or protocol out of range (however large), a CRC32C TLV in ``tlvs``
+    ///         that is not 4 bytes or comes twice.
+    ///     TypeError: an argument of the wrong type.
     pub(super) struct BuildV2 = "build_v2"
         (source = None, destination = None, *, command = None, protocol = None, tlvs = None,
         crc32c = false, alpn = None, authority = None, unique_id = None, netns = None,

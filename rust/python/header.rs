@@ -21,7 +21,7 @@ use crate::header::{End, Family, Header, Layout};
 use crate::tlv::{self, Ssl};
 use crate::{v1, v2, Command, Options, Status};
 
-/// One TLV as it stood on the wire; unpacks as `(type, value)`.
+/// One TLV as it stood on the wire; unpacks as ``(type, value)``.
 #[pyclass(module = "proxyproto_rs._core", name = "Tlv", frozen)]
 pub struct PyTlv {
     pub(super) kind: u8,
@@ -55,11 +55,13 @@ impl PyTlv {
         Ok(Self { kind, value })
     }
 
+    /// The type byte (0-255).
     #[getter]
     fn r#type(&self) -> u8 {
         self.kind
     }
 
+    /// The value bytes, exactly as received.
     #[getter]
     fn value(&self, py: Python<'_>) -> Py<PyBytes> {
         self.value.clone_ref(py)
@@ -119,8 +121,9 @@ pub(super) fn tlv_tuple<'py>(
     PyTuple::new(py, items)
 }
 
-/// The `PP2_TYPE_SSL` TLV (0x20): client flags, verify result and sub-TLVs. A view of its
-/// header's bytes (copying the TLV cost a malloc and a free per `Header.ssl` read).
+// A view of its header's bytes: copying the TLV cost a malloc and a free per `Header.ssl`
+// read (measure: `python benchmarks/bench.py --only TLVs`, whose read takes `h.ssl`).
+/// The PP2_TYPE_SSL TLV (0x20): client flags, verify result and sub-TLVs (SPEC 37-38).
 #[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen)]
 pub struct PySslInfo {
     pub(super) header: Py<PyHeader>,
@@ -144,62 +147,77 @@ impl PySslInfo {
 
 #[pymethods]
 impl PySslInfo {
+    /// The ``client`` bit field (0x01 SSL, 0x02 CERT_CONN, 0x04 CERT_SESS).
     #[getter]
     fn client(&self) -> u8 {
         self.ssl().client
     }
+    /// 0 when a client certificate was presented and verified, non-zero otherwise.
     #[getter]
     fn verify(&self) -> u32 {
         self.ssl().verify
     }
+    /// PP2_CLIENT_SSL: the client connected over TLS.
     #[getter]
     fn client_ssl(&self) -> bool {
         self.ssl().client & tlv::CLIENT_SSL != 0
     }
+    /// PP2_CLIENT_CERT_CONN: a client certificate was presented on this connection.
     #[getter]
     fn client_cert_conn(&self) -> bool {
         self.ssl().client & tlv::CLIENT_CERT_CONN != 0
     }
+    /// PP2_CLIENT_CERT_SESS: a client certificate was presented in this TLS session.
     #[getter]
     fn client_cert_sess(&self) -> bool {
         self.ssl().client & tlv::CLIENT_CERT_SESS != 0
     }
+    /// A CERT bit is set AND ``verify == 0`` (HAProxy sends 0 when no cert was given).
     #[getter]
     fn client_cert_verified(&self) -> bool {
         self.ssl().client_cert_verified()
     }
+    /// Sub-TLV 0x21: TLS version, e.g. ``"TLSv1.3"``.
     #[getter]
     fn version<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_VERSION)
     }
+    /// Sub-TLV 0x22: Common Name of the client certificate.
     #[getter]
     fn cn<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_CN)
     }
+    /// Sub-TLV 0x23: cipher name, e.g. ``"ECDHE-RSA-AES128-GCM-SHA256"``.
     #[getter]
     fn cipher<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_CIPHER)
     }
+    /// Sub-TLV 0x24: signature algorithm of the frontend certificate.
     #[getter]
     fn sig_alg<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_SIG_ALG)
     }
+    /// Sub-TLV 0x25: key algorithm of the frontend certificate.
     #[getter]
     fn key_alg<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_KEY_ALG)
     }
+    /// Sub-TLV 0x26: key-exchange group, e.g. ``"secp256r1"``.
     #[getter]
     fn group<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_GROUP)
     }
+    /// Sub-TLV 0x27: signature scheme, e.g. ``"rsa_pss_rsae_sha256"``.
     #[getter]
     fn sig_scheme<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_SIG_SCHEME)
     }
+    /// Sub-TLV 0x28: the client certificate, DER.
     #[getter]
     fn client_cert<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.ssl().get(tlv::SSL_CLIENT_CERT).map(|v| PyBytes::new(py, v))
     }
+    /// Every sub-TLV in wire order.
     #[getter]
     fn tlvs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         tlv_tuple(py, self.ssl().tlvs())
@@ -278,11 +296,13 @@ impl Raw {
     }
 }
 
-/// A parsed PROXY protocol header: wire bytes plus what parsing learned.
+// A parsed header: wire bytes plus what parsing learned. Up to 64 freed objects are kept
+// for reuse (at most ~8 KiB): a server makes and drops one per connection, and skipping the
+// allocator took 5-7 ns off `parse(d)` (measure: build with and without `freelist`, then
+// `python benchmarks/bench.py --only "parse v2"` with each).
+/// A parsed PROXY protocol header: immutable, hashable, ``==`` by value, picklable.
 ///
-/// Up to 64 freed objects are kept for reuse (at most ~8 KiB): a server makes and drops one
-/// per connection, and skipping the allocator took 5-7 ns off `parse(d)` (two builds timed
-/// in one process, issue 5).
+/// Fields are read lazily from the wire bytes; ``bytes(header)`` gives them back exactly.
 #[pyclass(module = "proxyproto_rs._core", name = "Header", frozen, freelist = 64)]
 pub struct PyHeader {
     pub(super) raw: Raw,
@@ -379,104 +399,137 @@ pub(super) const PERMISSIVE: Options = Options {
 
 #[pymethods]
 impl PyHeader {
+    /// 1 for the text format, 2 for the binary one.
     #[getter]
     fn version(&self) -> u8 {
         self.layout.version
     }
 
+    /// PROXY for a relayed connection, LOCAL for the proxy's own (v1 is always PROXY).
     #[getter]
     fn command<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         static COMMAND: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &COMMAND, "Command", self.layout.command as u8)
     }
 
+    /// Address family; UNSPEC for v1 UNKNOWN.
     #[getter]
     fn family<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         static FAMILY: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &FAMILY, "Family", self.layout.family as u8)
     }
 
+    /// Transport; STREAM for v1 TCP4/TCP6, UNSPEC for v1 UNKNOWN.
     #[getter]
     fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         static PROTOCOL: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &PROTOCOL, "Protocol", self.layout.protocol as u8)
     }
 
+    /// The client's address, like ``socket.getpeername()``.
+    ///
+    /// ``None`` for LOCAL, UNSPEC and v1 UNKNOWN: use the real connection's address then.
     #[getter]
     fn source<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.end(py, End::Source)
     }
 
+    /// The address the client connected to, like ``socket.getsockname()``; or ``None``.
     #[getter]
     fn destination<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.end(py, End::Destination)
     }
 
+    /// ``source`` when it is an INET or INET6 ``(host, port)``, else ``None``.
+    ///
+    /// The typed way to unpack an IP endpoint: ``host, port = h.source_inet`` after a
+    /// ``None`` check, where ``h.source`` may also be a UNIX path.
     #[getter]
     fn source_inet<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.inet_end(py, End::Source)
     }
 
+    /// ``destination`` when it is an INET or INET6 ``(host, port)``, else ``None``.
     #[getter]
     fn destination_inet<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.inet_end(py, End::Destination)
     }
 
+    /// Bytes the header took on the wire; the payload starts there.
     #[getter]
     fn length(&self) -> usize {
         self.bytes().len()
     }
 
+    /// Every TLV in wire order, duplicates and unknown types kept (v1: empty).
     #[getter]
     fn tlvs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         tlv_tuple(py, self.view().tlvs())
     }
 
+    /// TLV 0x01: the application protocol, e.g. ``b"h2"``.
     #[getter]
     fn alpn<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.tlv_value(tlv::ALPN).map(|v| PyBytes::new(py, v))
     }
 
+    /// TLV 0x02: the host name the client asked for (TLS SNI).
     #[getter]
     fn authority<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.tlv_value(tlv::AUTHORITY).map(|v| utf8_text(py, v)).transpose()
     }
 
+    /// TLV 0x03: the CRC32C value as sent (verified unless checking was turned off).
     #[getter]
     fn crc32c(&self) -> Option<u32> {
         self.tlv_value(tlv::CRC32C).and_then(|v| v.try_into().ok()).map(u32::from_be_bytes)
     }
 
+    /// TLV 0x05: opaque connection id, at most 128 bytes.
     #[getter]
     fn unique_id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.tlv_value(tlv::UNIQUE_ID).map(|v| PyBytes::new(py, v))
     }
 
+    /// TLV 0x20: TLS details of the client connection.
     #[getter]
     fn ssl(slf: &Bound<'_, Self>) -> Option<PySslInfo> {
         slf.get().view().ssl().map(|_| PySslInfo { header: slf.clone().unbind() })
     }
 
+    /// TLV 0x30: network namespace name.
     #[getter]
     fn netns<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.tlv_value(tlv::NETNS).map(|v| utf8_text(py, v)).transpose()
     }
 
+    /// TLV 0xEA subtype 0x01: the AWS PrivateLink VPC endpoint id.
+    ///
+    /// The first such TLV whose id is plausible (letters, digits and ``-``, at least one
+    /// character); ``None`` if there is none, so the text is always safe to print.
     #[getter]
     fn aws_vpce_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.view().aws_vpce_id().map(|id| utf8_text(py, id.as_bytes())).transpose()
     }
 
+    /// TLV 0xEE subtype 0x01: the Azure Private Link LINKID (u32, little-endian).
+    ///
+    /// The first 0xEE TLV of that subtype and 5 bytes; other 0xEE TLVs are skipped.
     #[getter]
     fn azure_link_id(&self) -> Option<u32> {
         self.view().azure_link_id()
     }
 
+    /// TLV 0xE0 of exactly 8 bytes read as GCP's pscConnectionId (u64, big-endian).
+    ///
+    /// The first 0xE0 TLV of 8 bytes. 0xE0 is also generic custom space: this only
+    /// interprets, it never rejects.
     #[getter]
     fn gcp_psc_connection_id(&self) -> Option<u64> {
         self.view().gcp_psc_connection_id()
     }
 
+    /// The header exactly as it stood on the wire.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.bytes())
     }
@@ -520,6 +573,10 @@ impl PyHeader {
         (f, (PyBytes::new(py, self.bytes()),)).into_pyobject(py)
     }
 
+    /// ``parse(build_v1(source, destination))``: see :func:`build_v1`.
+    ///
+    /// Raises:
+    ///     BuildError: as :func:`build_v1` raises it.
     #[staticmethod]
     #[pyo3(signature = (source=None, destination=None))]
     fn v1<'py>(
@@ -531,6 +588,12 @@ impl PyHeader {
         header_from(py, raw.as_bytes(), &PERMISSIVE)
     }
 
+    /// ``parse(build_v2(...))`` with the same arguments: see :func:`build_v2` for source,
+    /// destination, command, protocol, tlvs, crc32c, alpn, authority, unique_id, netns and
+    /// aws_vpce_id.
+    ///
+    /// Raises:
+    ///     BuildError: as :func:`build_v2` raises it.
     #[staticmethod]
     #[pyo3(signature = (source=None, destination=None, *, command=None, protocol=None, tlvs=None,
         crc32c=false, alpn=None, authority=None, unique_id=None, netns=None, aws_vpce_id=None))]
@@ -555,6 +618,14 @@ impl PyHeader {
         header_from(py, &raw, &PERMISSIVE)
     }
 
+    /// A v2 LOCAL header (health check) with no addresses.
+    ///
+    /// Args:
+    ///     tlvs: TLVs to carry, as for :func:`build_v2`.
+    ///     crc32c: add a CRC32C TLV first and fill it in.
+    ///
+    /// Raises:
+    ///     BuildError: as :func:`build_v2` raises it.
     #[staticmethod]
     #[pyo3(signature = (*, tlvs=None, crc32c=false))]
     fn local<'py>(
@@ -572,8 +643,13 @@ impl PyHeader {
 /// a header may have, since a pickle may come from anywhere.
 const UNPICKLE: Options = Options { verify_checksum: true, ..PERMISSIVE };
 
-/// Unpickling helper: `parse(data)` with every check `parse()` makes, and `data` must be the
-/// header and nothing more.
+/// Unpickling helper: ``parse(data)`` with every check ``parse()`` makes (the CRC32C
+/// included) at any header size; *data* must be the header and nothing more.
+///
+/// Raises:
+///     InvalidHeaderError: *data* is not exactly one valid header (kind ``trailing_data``
+///         when bytes follow it).
+///     IncompleteHeaderError: *data* is an unfinished header.
 #[pyfunction]
 #[pyo3(signature = (data, /))]
 pub(super) fn _header_from_bytes<'py>(

@@ -8,7 +8,20 @@ use super::fastcall::fast_function;
 use crate::{crc32c, scan};
 
 fast_function! {
-    doc = "CRC32C (Castagnoli) of data, continuing from value (taken modulo 2**32, like zlib.crc32)."
+    /// CRC32C (Castagnoli) of *data*, chainable like ``zlib.crc32``:
+    /// ``crc32c(b, crc32c(a)) == crc32c(a + b)``.
+    ///
+    /// Args:
+    ///     data: any C-contiguous buffer, read as raw bytes whatever its item format (as
+    ///         ``zlib.crc32`` reads it).
+    ///     value: the CRC to continue from, taken modulo 2**32 however large or negative.
+    ///
+    /// Returns:
+    ///     The CRC32C, 0 to 2**32 - 1.
+    ///
+    /// Raises:
+    ///     ValueError: *data* is not C-contiguous.
+    ///     TypeError: *data* is not a buffer, or *value* not an integer.
     pub(super) struct Crc32c = "crc32c" (data, value = 0, /);
     fn crc32c_py(
         py: Python<'_>,
@@ -27,6 +40,18 @@ fast_function! {
     }
 }
 
+/// Which PROXY protocol version *data* starts with, from its first bytes only.
+///
+/// Args:
+///     data: any C-contiguous buffer, read as raw bytes.
+///
+/// Returns:
+///     1 for v1, 2 for v2, 0 if *data* cannot start a PROXY header, None if more bytes
+///     are needed to tell.
+///
+/// Raises:
+///     ValueError: *data* is not C-contiguous.
+///     TypeError: *data* is not a buffer.
 #[pyfunction]
 #[pyo3(signature = (data, /))]
 pub(super) fn detect(data: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
@@ -38,6 +63,19 @@ pub(super) fn detect(data: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
     })
 }
 
+/// Offset of the first v1 (``b"PROXY "``) or v2 signature at or after *start*, or -1.
+///
+/// Args:
+///     data: any C-contiguous buffer, read as raw bytes.
+///     start: where to start looking; negative counts from the end, and any size is
+///         clamped to the buffer, as ``bytes.find`` does.
+///
+/// Returns:
+///     The offset of the signature, or -1.
+///
+/// Raises:
+///     ValueError: *data* is not C-contiguous.
+///     TypeError: *data* is not a buffer, or *start* not an integer.
 #[pyfunction]
 #[pyo3(signature = (data, start=0, /))]
 pub(super) fn find_signature(

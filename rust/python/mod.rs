@@ -12,7 +12,10 @@
 //! - `fastcall`: the raw `METH_FASTCALL` entries of the hot functions.
 //! - this file: the module's registration.
 
+// The `///` text of every Python-visible item is its Python docstring, copied word for word
+// from `_core.pyi` (reST, not Markdown: tests/test_runtime_docs.py compares them).
 #![allow(
+    clippy::doc_markdown,
     clippy::fn_params_excessive_bools,
     clippy::too_many_arguments,
     clippy::unused_self,

@@ -12,7 +12,28 @@ use super::header::{header_from, PyHeader, Raw};
 use crate::stream::{self, Fed};
 
 fast_function! {
-    doc = "Parse one PROXY protocol header at the start of data; header.length bytes belong to it."
+    /// Parse one header at the start of *data*; ``header.length`` bytes belong to it.
+    ///
+    /// Args:
+    ///     data: any C-contiguous buffer (bytes, bytearray, memoryview, array ...), read as
+    ///         raw bytes without copying.
+    ///     allow_v1: accept the text format.
+    ///     allow_v2: accept the binary format.
+    ///     verify_checksum: check a CRC32C TLV if present (SPEC rule 34).
+    ///     max_size: largest v2 header accepted, 16-65551 (v1 is always capped at 107).
+    ///     haproxy_limits: HAProxy's receiver profile: only the short ``PROXY UNKNOWN``,
+    ///         AUTHORITY at most 255 bytes, any TLV value at most 1024 bytes.
+    ///
+    /// Returns:
+    ///     The header; ``header.length`` bytes of *data* belong to it, the rest is payload.
+    ///
+    /// Raises:
+    ///     IncompleteHeaderError: *data* is a valid but unfinished prefix.
+    ///     InvalidHeaderError: *data* can never start a valid header (HeaderTooLargeError,
+    ///         ChecksumError are subclasses).
+    ///     ValueError: ``max_size`` outside 16-65551 (however large), both versions
+    ///         disallowed, or *data* not C-contiguous.
+    ///     TypeError: *data* is not a buffer, or an option has the wrong type.
     pub(super) struct Parse = "parse"
         (data, /, *, allow_v1 = true, allow_v2 = true, verify_checksum = true, max_size = 4096,
         haproxy_limits = false);
@@ -32,12 +53,16 @@ fast_function! {
     }
 }
 
-/// Streaming, sans-IO parser for one connection.
+// The state sits behind a mutex so that the class can be `frozen`: a second call while one
+// runs (another thread, or a buffer exporter re-entering `feed`) gets a clear `ValueError`
+// instead of waiting or seeing half-updated state. Uncontended, the lock is one atomic swap
+// each way (measure: `python benchmarks/bench.py --only feed`).
+/// Streaming, sans-IO parser for one connection: feed it bytes as they arrive.
 ///
-/// Its state sits behind a mutex so that the class can be `frozen`: a second call while one
-/// runs (another thread, or a buffer exporter re-entering `feed`) gets a clear `ValueError`
-/// instead of waiting or seeing half-updated state. Uncontended, the lock is one atomic swap
-/// each way (`python benchmarks/bench.py --only feed`).
+/// Any split of the same bytes gives the same outcome. It never buffers more than
+/// ``max_size`` bytes of header (v1: 107), nor more than ``max_size`` bytes of trailing
+/// data after it, and once it raised it stays failed. Use one Parser per connection from
+/// one thread at a time: a call made while another runs raises ``ValueError``.
 #[pyclass(module = "proxyproto_rs._core", name = "Parser", frozen)]
 pub struct PyParser {
     state: Mutex<State>,
@@ -88,6 +113,25 @@ impl PyParser {
         Ok(Self { state: Mutex::new(state) })
     }
 
+    /// Buffer *data*; return the header once it is complete, else ``None``.
+    ///
+    /// Args:
+    ///     data: any C-contiguous buffer, read as raw bytes.
+    ///
+    /// Returns:
+    ///     The header once complete (again on every later call), else ``None``.
+    ///
+    /// Bytes beyond the header go to ``trailing_data``: all of those that came with the
+    /// header, then later ones while ``trailing_data`` stays within ``max_size`` bytes.
+    /// Read ``trailing_data`` and hand the rest of the stream to the application.
+    ///
+    /// Raises:
+    ///     InvalidHeaderError: the bytes fed can never form a valid header (or a subclass:
+    ///         HeaderTooLargeError, ChecksumError). Raised again by every later call.
+    ///     ValueError: after completion, *data* would take ``trailing_data`` past
+    ///         ``max_size`` (nothing of it is kept); another call on this Parser is
+    ///         running; or *data* is not C-contiguous.
+    ///     TypeError: *data* is not a buffer.
     #[pyo3(signature = (data, /))]
     fn feed(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyHeader>>> {
         let mut state = self.state()?;
@@ -120,26 +164,31 @@ impl PyParser {
         })?
     }
 
+    /// Lower bound on the bytes still required (exact for v2 once 16 are in); 0 when done.
     #[getter]
     fn needed(&self) -> PyResult<usize> {
         Ok(self.state()?.inner.needed())
     }
 
+    /// The header once complete.
     #[getter]
     fn header(&self, py: Python<'_>) -> PyResult<Option<Py<PyHeader>>> {
         Ok(self.state()?.header.as_ref().map(|h| h.clone_ref(py)))
     }
 
+    /// Bytes fed beyond the header: the start of the application stream.
     #[getter]
     fn trailing_data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         Ok(PyBytes::new(py, &self.state()?.trailing))
     }
 
+    /// True once the header is complete.
     #[getter]
     fn done(&self) -> PyResult<bool> {
         Ok(self.state()?.header.is_some())
     }
 
+    /// Bytes held while the header is incomplete.
     #[getter]
     fn buffered(&self) -> PyResult<usize> {
         let state = self.state()?;
