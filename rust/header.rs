@@ -148,8 +148,8 @@ pub fn unix_path(raw: &[u8]) -> &[u8] {
 /// parsing checked them. That keeps a layout at 16 bytes, which the optimizer holds in
 /// registers; with the decoded addresses in it (52 bytes, an enum with data) every parse
 /// wrote it to the stack piecewise and read it back in wider loads, which stalled on store
-/// forwarding and took twice the time of the parse itself (callgrind and timing of the
-/// criterion case `parse/v2_ipv4`, issue 5).
+/// forwarding and took twice the time of the parse itself (speed trick `layout-16` in
+/// benchmarks/README.md: `ir_rs "v2 IPv4"`, `cd benchmarks/rust && cargo bench -- parse/v2_ipv4`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Layout {
     /// 1 or 2.
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn layout_stays_small() {
-        // The Python Header holds a Layout: keep it compact (memory target of issue 5).
+        // The Python Header holds a Layout: keep it compact (speed trick `layout-16`).
         // 16 bytes also keeps it in registers from the parser to its caller (see Layout).
         assert_eq!(core::mem::size_of::<Layout>(), 16);
     }

@@ -150,7 +150,8 @@ pub(super) fn build_error(py: Python<'_>, e: &BuildError) -> PyErr {
 }
 
 /// The members of one of the `IntEnum`s in `proxyproto_rs._enums`, by value, fetched once: calling
-/// the enum class on every read cost about 1 us.
+/// the enum class on every read cost about 1 us (measure: `python -m timeit -s "$V2" 'h.command'`,
+/// `$V2` as in benchmarks/README.md).
 pub(super) fn enum_member<'py>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Vec<Py<PyAny>>>,
@@ -193,7 +194,8 @@ pub(super) fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
     ip_text::with_ip_text(ip, |text| {
         // SAFETY: the text is only ASCII digits, hex digits, colons and dots: valid UTF-8.
         // Checking it with `str::from_utf8` cost ~90 of the ~2700 instructions of
-        // `parse(v2).source` (callgrind), hence the unchecked conversion.
+        // `parse(v2).source`, hence the unchecked conversion (speed trick `utf8-unchecked` in
+        // benchmarks/README.md: `ir_py "$V2" 'h.source'`).
         PyString::new(py, unsafe { core::str::from_utf8_unchecked(text) })
     })
 }
@@ -201,7 +203,7 @@ pub(super) fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
 /// Text as Python reads it from a UTF-8 field: lossless, undecodable bytes as surrogates.
 /// One call into `CPython`'s decoder, which checks and copies in one pass (checking in Rust
 /// first, with `str::from_utf8` or `is_ascii`, cost ~60-120 instructions more per short TLV:
-/// callgrind of the TLV-heavy read).
+/// speed trick `tlv-text` in benchmarks/README.md: `ir_py "$TLV" 'h.authority'`).
 pub(super) fn utf8_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     // TLV values are at most 65535 bytes, so the length fits.
     let len = ffi::Py_ssize_t::try_from(raw.len()).unwrap_or(ffi::Py_ssize_t::MAX);

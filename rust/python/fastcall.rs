@@ -150,9 +150,10 @@ impl Params {
 }
 
 /// A module function whose usual calls skip `PyO3`'s trampoline and argument extraction:
-/// they cost ~25 ns a call, a fifth of a whole v2 parse (timeit of `parse(d)`: 121 ns as a
-/// `#[pyfunction]`, 94 ns through [`fast_entry`]; measure with
-/// `python benchmarks/bench.py --only "parse v2"`). Every call `fast` does not take goes to
+/// they cost ~25 ns a call, a fifth of a whole v2 parse (`parse(d)`: 121 ns as a
+/// `#[pyfunction]`, 94 ns through [`fast_entry`]; speed trick `fast-call` in
+/// benchmarks/README.md: `python -m timeit -s "$V2" 'p.parse(d)'` against a build where
+/// `fast` always returns `None`). Every call `fast` does not take goes to
 /// `checked`, the same function as a `#[pyfunction]`, so errors and edge cases stay `PyO3`'s.
 /// [`fast_function!`] writes this half from the signature.
 pub(super) trait Signature {

@@ -250,14 +250,15 @@ impl PySslInfo {
 /// A header's wire bytes: inline when short (most headers: no allocation besides the
 /// Python object), on the heap otherwise. The length is the layout's. (A struct, not an
 /// enum: an enum's tag shifted the array by a byte, and the shifted copy right after the
-/// bytes were stored stalled on store forwarding; perf annotate of `header_from`.)
+/// bytes were stored stalled on store forwarding: speed trick `raw-struct` in
+/// benchmarks/README.md.)
 #[repr(C)] // `inline` first, at offset 0: moved in the same 16-byte pieces it was stored in
 pub(super) struct Raw {
     pub(super) inline: [u8; Raw::INLINE],
     /// The whole header when it is longer than `INLINE` (else empty, which allocates
     /// nothing): one allocation behind an 8-byte pointer, so a Header stays at 112 bytes
-    /// (tracemalloc; a LOCAL header's 16 wire bytes may cost 160, issue 5) without the second
-    /// allocation a `Box<Box<[u8]>>` took.
+    /// without the second allocation a `Box<Box<[u8]>>` took (speed trick `raw-thin-vec` in
+    /// benchmarks/README.md: `python benchmarks/memory.py`).
     pub(super) heap: ThinVec<u8>,
 }
 
@@ -298,8 +299,8 @@ impl Raw {
 
 // A parsed header: wire bytes plus what parsing learned. Up to 64 freed objects are kept
 // for reuse (at most ~8 KiB): a server makes and drops one per connection, and skipping the
-// allocator took 5-7 ns off `parse(d)` (measure: build with and without `freelist`, then
-// `python benchmarks/bench.py --only "parse v2"` with each).
+// allocator took 5-7 ns off `parse(d)` (speed trick `header-freelist` in
+// benchmarks/README.md: `python -m timeit -s "$V2" 'p.parse(d)'` with and without it).
 /// A parsed PROXY protocol header: immutable, hashable, ``==`` by value, picklable.
 ///
 /// Fields are read lazily from the wire bytes; ``bytes(header)`` gives them back exactly.
@@ -337,7 +338,8 @@ impl PyHeader {
                 }
             } else if let Some((start, stop, port)) = v1::endpoint_at(bytes, layout, end) {
                 // Copied to an 8-byte aligned buffer first: CPython's ASCII decoder reads
-                // aligned words, and byte by byte otherwise (callgrind: 90 vs 34 instructions).
+                // aligned words, and byte by byte otherwise (90 vs 34 instructions:
+                // speed trick `v1-source-aligned`, `ir_py "$V1" 'h.source'`).
                 // An address (at most 15 bytes) is followed by at least " 0 0\r\n" in a valid
                 // line, so 16 bytes from its start are there: one fixed-size copy.
                 #[repr(align(8))]
@@ -371,7 +373,7 @@ impl PyHeader {
 
 /// Parses `buf` into a new Python `Header`. The object is made here, where the layout is,
 /// rather than returning the 80-byte struct through `Result`s to `PyO3`: each of those moves
-/// stalled on store forwarding (perf annotate of `parse`).
+/// stalled on store forwarding (speed trick `header-from` in benchmarks/README.md).
 pub(super) fn header_from<'py>(
     py: Python<'py>,
     buf: &[u8],
