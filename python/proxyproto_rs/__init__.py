@@ -31,6 +31,7 @@ from proxyproto_rs._errors import (
     HeaderTooLargeError,
     IncompleteHeaderError,
     InvalidHeaderError,
+    PeerRefusedError,
     ProxyProtocolError,
 )
 
@@ -78,6 +79,7 @@ __all__ = [
     "IncompleteHeaderError",
     "InvalidHeaderError",
     "Parser",
+    "PeerRefusedError",
     "Protocol",
     "ProxyProtocolError",
     "SslInfo",

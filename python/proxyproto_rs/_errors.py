@@ -11,6 +11,7 @@ __all__ = [
     "HeaderTooLargeError",
     "IncompleteHeaderError",
     "InvalidHeaderError",
+    "PeerRefusedError",
     "ProxyProtocolError",
 ]
 
@@ -55,6 +56,14 @@ class ChecksumError(InvalidHeaderError):
 
 class IncompleteHeaderError(ProxyProtocolError):
     """``parse()`` was given a valid but unfinished prefix of a header."""
+
+
+class PeerRefusedError(ProxyProtocolError):
+    """A server's options refuse the peer or its header, whatever its bytes.
+
+    ``kind`` says which rule: ``"untrusted_peer"`` (outside ``trusted`` with
+    ``untrusted="reject"``), ``"policy"`` (the policy hook), ``"stream_header_in_datagram"``.
+    """
 
 
 class BuildError(ProxyProtocolError):
