@@ -64,6 +64,8 @@ else:
         return sorted(set(globals()) | set(_LAZY))
 
 
+del TYPE_CHECKING
+
 __all__ = [
     "MAX_V1_SIZE",
     "MAX_V2_SIZE",
