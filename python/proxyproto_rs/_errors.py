@@ -5,8 +5,6 @@ Every exception carries ``kind``, a stable snake_case slug naming what was wrong
 ``ProxyProtocolError`` derives from ``ValueError`` so ``except ValueError`` keeps working.
 """
 
-from __future__ import annotations
-
 __all__ = [
     "BuildError",
     "ChecksumError",
