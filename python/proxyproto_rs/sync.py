@@ -27,7 +27,8 @@ entry point of the package shares: a header is required; a peer outside ``truste
 socket's own are the ones to use (:func:`client_address`, :func:`server_address`).
 
 UDP has no connection: :func:`parse_datagram` applies the same rules to every datagram
-(SPEC rule 5).
+(SPEC rule 5), with a PROXY header or, behind Cloudflare Spectrum, its Simple Proxy Protocol
+header (``spp=True``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeAlias
 
-from proxyproto_rs._core import Header, parse
+from proxyproto_rs._core import SPP_SIZE, Header, SppHeader, parse, parse_spp
 from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import (
     IncompleteHeaderError,
@@ -404,22 +405,28 @@ class Datagram(NamedTuple):
     """The bytes after the header."""
     client: Address
     """The real client: the header's source, or the sender for LOCAL/UNSPEC and direct."""
-    header: Header | None
-    """The header (``None`` for a sender served with ``untrusted="direct"``)."""
+    header: Header | SppHeader | None
+    """The header (an :class:`~proxyproto_rs.SppHeader` with ``spp=True``; ``None`` for a
+    sender served with ``untrusted="direct"``)."""
 
 
 def parse_datagram(
     data: bytes,
     addr: Address,
     options: ServerOptions | None = None,
+    *,
+    sockname: Address = None,
     **kwargs: Unpack[ServerOptionsKwargs],
 ) -> Datagram:
     """Apply the server rules to one datagram received from *addr* (SPEC rule 5).
 
-    Each datagram carries its own header. A trusted sender's datagram must start with one;
-    a header describing a STREAM connection (v1 TCP4/TCP6, v2 PROXY over STREAM) is refused.
-    An untrusted sender's datagram is refused (``"reject"``) or returned whole with *addr*
-    as the client (``"direct"``). The ``policy`` hook sees ``(addr, header, None)``.
+    Each datagram carries its own header. A trusted sender's datagram must start with a
+    PROXY header, or with Cloudflare's Simple Proxy Protocol header when ``spp=True`` (then
+    only that). A PROXY header describing a STREAM connection (v1 TCP4/TCP6, v2 PROXY over
+    STREAM) is refused. An untrusted sender's datagram is refused (``"reject"``) or returned
+    whole with *addr* as the client (``"direct"``). The ``policy`` hook sees
+    ``(addr, header, sockname)``: pass *sockname* (the receiving socket's address) when the
+    hook needs it.
 
     Raises:
         PeerRefusedError: untrusted sender (``"untrusted_peer"``), policy (``"policy"``), a
@@ -427,7 +434,7 @@ def parse_datagram(
         ProxyProtocolError: no valid header (``IncompleteHeaderError`` for a truncated one).
     """
     opts = resolve(options, kwargs)
-    header: Header | None = None
+    header: Header | SppHeader | None = None
     payload = data
     client = addr
     if not opts.trusts(addr):
@@ -435,6 +442,10 @@ def parse_datagram(
             raise PeerRefusedError(
                 f"sender {addr!r} is not in the trusted networks", kind="untrusted_peer"
             )
+    elif opts.spp:
+        header = parse_spp(data)
+        payload = data[SPP_SIZE:]
+        client = header.client
     else:
         header = parse(
             data,
@@ -452,7 +463,7 @@ def parse_datagram(
         if header.source is not None:
             client = header.source
     try:
-        allowed = opts.accepts(addr, header, None)
+        allowed = opts.accepts(addr, header, sockname)
     except Exception as exc:
         raise PeerRefusedError(f"policy hook raised {exc!r}", kind="policy") from exc
     if not allowed:

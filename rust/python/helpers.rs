@@ -26,14 +26,38 @@ fast_function! {
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, /))]
-pub(super) fn detect(data: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
-    with_bytes(data, |bytes| match scan::detect(bytes) {
-        scan::Detected::V1 => Some(1),
-        scan::Detected::V2 => Some(2),
-        scan::Detected::NotProxy => Some(0),
-        scan::Detected::NeedMore => None,
+#[pyo3(signature = (data, /, *, spp=false))]
+pub(super) fn detect<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    spp: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let found = with_bytes(data, |bytes| {
+        if spp {
+            match crate::spp::detect(bytes) {
+                Some(true) => return Found::Spp,
+                None if !bytes.is_empty() => return Found::NeedMore,
+                _ => {}
+            }
+        }
+        match scan::detect(bytes) {
+            scan::Detected::V1 => Found::Version(1),
+            scan::Detected::V2 => Found::Version(2),
+            scan::Detected::NotProxy => Found::Version(0),
+            scan::Detected::NeedMore => Found::NeedMore,
+        }
+    })?;
+    Ok(match found {
+        Found::Version(v) => v.into_pyobject(py)?.into_any(),
+        Found::Spp => "spp".into_pyobject(py)?.into_any(),
+        Found::NeedMore => py.None().into_bound(py),
     })
+}
+
+enum Found {
+    Version(u8),
+    Spp,
+    NeedMore,
 }
 
 #[pyfunction]
