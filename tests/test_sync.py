@@ -438,6 +438,26 @@ def test_slow_client_does_not_block_others(caplog: pytest.LogCaptureFixture) -> 
     assert [r.proxy_kind for r in caplog.records] == ["timeout"]  # type: ignore[attr-defined]
 
 
+def test_max_pending_refuses_the_extra_waiting_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = ProxyThreadingTCPServer(("127.0.0.1", 0), Echo)
+    server.proxy_options = ServerOptions(max_pending=2, timeout=3.0)
+    with caplog.at_level(logging.INFO, "proxyproto_rs.sync"), serving(server) as port:
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        try:
+            time.sleep(0.2)  # both are waiting for their header in their threads
+            assert talk(port, V2 + b"third\n") == b""
+            kinds = [r.proxy_kind for r in caplog.records]  # type: ignore[attr-defined]
+            assert kinds == ["too_many_pending"]
+            slow[0].sendall(V2 + b"first\n")
+            assert slow[0].makefile("rb").readline().endswith(b"b'unique-id-1'\n")
+            assert talk(port, V1 + b"fourth\n").endswith(b"fourth\n")  # room again
+        finally:
+            for s in slow:
+                s.close()
+
+
 # -- http.server and werkzeug ---------------------------------------------------------------
 
 
