@@ -84,7 +84,7 @@ run() {
     fi
 }
 mkdir -p "$here/artifacts"
-for t in parse split_feed roundtrip crc32c; do
+for t in parse split_feed roundtrip crc32c spp; do
     run "$t" "$bins/$t"
 done
 for t in py_parse py_parser py_build py_aio; do
