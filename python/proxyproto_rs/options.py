@@ -39,6 +39,7 @@ __all__ = [
     "TrustedSpec",
     "Untrusted",
     "resolve",
+    "split_options",
 ]
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -210,6 +211,17 @@ def resolve(options: ServerOptions | None, kwargs: Mapping[str, Any]) -> ServerO
     if options is None:
         return ServerOptions(**kwargs)
     return replace(options, **kwargs)
+
+
+def split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """*kwargs* split into (server options, everything else).
+
+    For entry points that also forward keyword arguments elsewhere (``start_server`` passes
+    the rest to ``loop.create_server``).
+    """
+    ours = {k: v for k, v in kwargs.items() if k in _FIELDS}
+    rest = {k: v for k, v in kwargs.items() if k not in _FIELDS}
+    return ours, rest
 
 
 class _Trust:
