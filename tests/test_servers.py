@@ -36,8 +36,8 @@ from servers_support import (
     response_json,
 )
 
-SERVERS = ["aiohttp", "tornado", "gunicorn-uvicorn"]
-KEEPS_ALIVE = {"aiohttp", "tornado", "gunicorn-uvicorn"}
+SERVERS = ["aiohttp", "tornado", "gunicorn-sync", "gunicorn-gthread", "gunicorn-uvicorn"]
+KEEPS_ALIVE = {"aiohttp", "tornado", "gunicorn-gthread", "gunicorn-uvicorn"}
 """Servers that keep a connection open between requests (gunicorn's sync worker closes)."""
 
 
@@ -56,7 +56,11 @@ def _gunicorn(kind: str, ports: list[int], workdir: Path, stack: ExitStack) -> N
     worker = kind.split("-", 1)[1]
     if worker == "uvicorn":
         need_module("uvicorn")
-    classes = {"sync": "SyncWorker", "gthread": "ThreadWorker", "uvicorn": "UvicornWorker"}
+    classes = {
+        "sync": "SyncProxyWorker",
+        "gthread": "ThreadProxyWorker",
+        "uvicorn": "UvicornProxyWorker",
+    }
     app = "gunicorn_apps:asgi" if worker == "uvicorn" else "gunicorn_apps:wsgi"
     common = [
         sys.executable, "-m", "gunicorn", "--no-control-socket", "-w", "1", "--threads", "2",

@@ -35,7 +35,6 @@ from aiohttp import web
 
 from proxyproto_rs import aio
 from proxyproto_rs._core import Header
-from proxyproto_rs.integrations._aio_options import as_kwargs
 from proxyproto_rs.options import ServerOptions, ServerOptionsKwargs, resolve
 
 if TYPE_CHECKING:
@@ -112,7 +111,7 @@ class _ProxySite(web.BaseSite):
         server = self._runner.server
         if server is None:
             raise RuntimeError("the runner was cleaned up; call runner.setup() again")
-        self._factory = aio.wrap(server, **as_kwargs(aio.wrap, self._options))
+        self._factory = aio.wrap(server, options=self._options)
         return self._factory
 
 

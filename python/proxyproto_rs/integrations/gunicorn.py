@@ -4,22 +4,22 @@ Strategy: gunicorn's extension point is the worker class (``--worker-class`` /
 ``worker_class`` in the config file), so each worker here is gunicorn's own (or uvicorn's)
 with one step added where a connection starts; gunicorn's ``--proxy-protocol`` stays off.
 
-- :class:`SyncWorker` (``sync``) and :class:`ThreadWorker` (``gthread``): the accepted socket
-  goes through :func:`proxyproto_rs.sync.read_header` (blocking, with the header deadline,
+- :class:`SyncProxyWorker` (``sync``) and :class:`ThreadProxyWorker` (``gthread``): the
+  accepted socket goes through :func:`proxyproto_rs.sync.read_header` (blocking, with the header deadline,
   never a byte past the header) before gunicorn wraps it in TLS or parses HTTP; gunicorn then
   carries on with the header's source as the client address, so the WSGI ``REMOTE_ADDR`` and
   ``REMOTE_PORT`` are the real client's for every request of the connection. The
   :class:`~proxyproto_rs.Header` is ``environ["proxyproto_rs.header"]`` and the balancer's
   address ``environ["proxyproto_rs.proxy_peer"]`` (:data:`ENVIRON_HEADER`,
   :data:`ENVIRON_PROXY_PEER`).
-- :class:`UvicornWorker` (the ``uvicorn-worker`` package's worker, or ``uvicorn.workers``'):
-  uvicorn runs with :func:`proxyproto_rs.integrations.uvicorn.http_protocol` as its HTTP
+- :class:`UvicornProxyWorker` (the ``uvicorn-worker`` package's worker, else
+  ``uvicorn.workers``'): uvicorn runs with :func:`proxyproto_rs.integrations.uvicorn.http_protocol` as its HTTP
   protocol, so ``scope["client"]`` is the real client and the header is
   ``scope["extensions"]["proxy_protocol"]["header"]``.
 
 Options, the gunicorn way::
 
-    gunicorn app:app --worker-class proxyproto_rs.integrations.gunicorn.SyncWorker \\
+    gunicorn app:app --worker-class proxyproto_rs.integrations.gunicorn.SyncProxyWorker \\
         --proxy-allow-from 10.0.0.0/8 --env PROXYPROTO_TIMEOUT=3
 
 ``--proxy-allow-from`` (gunicorn's ``proxy_allow_ips``, default ``127.0.0.1,::1``; ``*`` for
@@ -33,7 +33,9 @@ a worker class with a :class:`~proxyproto_rs.options.ServerOptions` of its own::
     worker_class = proxy_worker("gthread", trusted=["10.0.0.0/8"], timeout=3)
 
 Every worker refuses to start when gunicorn's own ``--proxy-protocol`` is on as well: the
-header would be read twice (see docs/servers/gunicorn.md).
+header would be read twice (see docs/servers/gunicorn.md). No class name here ends in
+``SyncWorker``: gunicorn replaces any worker class named so by its plain ``gthread`` worker
+when ``--threads`` is over 1, which would silently drop the header reading.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from gunicorn.workers.gthread import (  # type: ignore[import-untyped]
 )
 from gunicorn.workers.sync import SyncWorker as _GunicornSyncWorker  # type: ignore[import-untyped]
 
+from proxyproto_rs import sync
 from proxyproto_rs._core import Header
 from proxyproto_rs._errors import ProxyProtocolError
 from proxyproto_rs.options import ServerOptions, ServerOptionsKwargs, Untrusted, resolve
@@ -56,17 +59,17 @@ from proxyproto_rs.options import ServerOptions, ServerOptionsKwargs, Untrusted,
 __all__ = [
     "ENVIRON_HEADER",
     "ENVIRON_PROXY_PEER",
-    "SyncWorker",
-    "ThreadWorker",
-    "UvicornWorker",
+    "SyncProxyWorker",
+    "ThreadProxyWorker",
+    "UvicornProxyWorker",
     "proxy_worker",
     "worker_options",
 ]
 
-ENVIRON_HEADER: Final = "proxyproto_rs.header"
+ENVIRON_HEADER: Final = sync.WSGI_HEADER_KEY
 """WSGI environ key of the connection's :class:`~proxyproto_rs.Header` (``None`` for an
-untrusted peer served with ``untrusted="direct"``)."""
-ENVIRON_PROXY_PEER: Final = "proxyproto_rs.proxy_peer"
+untrusted peer served with ``untrusted="direct"``), the same as :mod:`proxyproto_rs.sync`'s."""
+ENVIRON_PROXY_PEER: Final = sync.WSGI_PEER_KEY
 """WSGI environ key of the socket peer that sent the header (the balancer)."""
 
 
@@ -118,8 +121,6 @@ class _WSGIProxyWorker(_ProxyWorker):
     def _proxy_accept(self, sock: Any, peer: Any) -> tuple[Any, Header | None] | None:
         """Read the header from *sock*: (the client address, the header), or ``None``
         when the connection is refused (it is then closed)."""
-        from proxyproto_rs import sync  # the blocking reader; imported once a worker runs
-
         try:
             header = sync.read_header(sock, self._proxy)
             address = sync.client_address(sock, header) if header is not None else peer
@@ -138,12 +139,23 @@ class _WSGIProxyWorker(_ProxyWorker):
         sock.close()
 
 
-class SyncWorker(_WSGIProxyWorker, _GunicornSyncWorker):  # type: ignore[misc]
+class SyncProxyWorker(_WSGIProxyWorker, _GunicornSyncWorker):  # type: ignore[misc]
     """gunicorn's ``sync`` worker behind a PROXY protocol sender.
 
     One connection at a time, one request per connection, as gunicorn's ``sync``: a client
-    slow to send its header holds the worker for up to ``timeout`` seconds.
+    slow to send its header holds the worker for up to ``timeout`` seconds. With
+    ``--threads`` over 1, use :class:`ThreadProxyWorker`.
     """
+
+    def init_process(self) -> None:
+        if self.cfg.threads > 1:
+            self.log.warning(
+                "%s serves one connection at a time and ignores --threads %d; "
+                "use ThreadProxyWorker for a thread pool",
+                type(self).__name__,
+                self.cfg.threads,
+            )
+        super().init_process()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         accepted = self._proxy_accept(client, addr)
@@ -161,7 +173,7 @@ _STATE: Final = "_proxyproto_rs"
 """Where a gthread connection (gunicorn's ``TConn``) keeps (header, proxy peer)."""
 
 
-class ThreadWorker(_WSGIProxyWorker, _GunicornThreadWorker):  # type: ignore[misc]
+class ThreadProxyWorker(_WSGIProxyWorker, _GunicornThreadWorker):  # type: ignore[misc]
     """gunicorn's ``gthread`` worker behind a PROXY protocol sender.
 
     The header is read on the pool thread that takes the new connection, before gunicorn
@@ -202,7 +214,7 @@ class _EnvironMiddleware:
 
 
 def _uvicorn_worker() -> type[Any]:
-    """:class:`UvicornWorker`, made on first use: uvicorn is needed only by those using it."""
+    """:class:`UvicornProxyWorker`, made on first use: uvicorn is needed only by those using it."""
     global _uvicorn_worker_class
     if _uvicorn_worker_class is not None:
         return _uvicorn_worker_class
@@ -219,7 +231,6 @@ def _uvicorn_worker() -> type[Any]:
         base.__init__(self, *args, **kwargs)
         from gunicorn.sock import ssl_context  # type: ignore[import-untyped]
 
-        from proxyproto_rs.integrations._aio_options import as_kwargs
         from proxyproto_rs.integrations.uvicorn import http_protocol
 
         options = self._proxy_resolve()
@@ -228,10 +239,10 @@ def _uvicorn_worker() -> type[Any]:
             options = options.replace(ssl=ssl_context(self.cfg))
         config.ssl_keyfile = config.ssl_certfile = None
         protocol = config.http if isinstance(config.http, str) else "auto"
-        config.http = http_protocol(protocol, **as_kwargs(http_protocol, options))
+        config.http = http_protocol(protocol, options=options)
 
     _uvicorn_worker_class = type(
-        "UvicornWorker",
+        "UvicornProxyWorker",
         (_ProxyWorker, base),
         {
             "__init__": __init__,
@@ -251,20 +262,20 @@ balancer); uvicorn's own TLS is turned off so it does not start before it.
 
 
 if TYPE_CHECKING:
-    UvicornWorker: type[Any]
+    UvicornProxyWorker: type[Any]
     """uvicorn's gunicorn worker behind a PROXY protocol sender (made on first use)."""
 
 
 def __getattr__(name: str) -> Any:
-    if name == "UvicornWorker":
+    if name == "UvicornProxyWorker":
         return _uvicorn_worker()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 WorkerBase = Literal["sync", "gthread", "uvicorn"]
 _BASES: Final[dict[str, Callable[[], type[Any]]]] = {
-    "sync": lambda: SyncWorker,
-    "gthread": lambda: ThreadWorker,
+    "sync": lambda: SyncProxyWorker,
+    "gthread": lambda: ThreadProxyWorker,
     "uvicorn": _uvicorn_worker,
 }
 
