@@ -5,16 +5,17 @@ Strategy: gunicorn's extension point is the worker class (``--worker-class`` /
 with one step added where a connection starts; gunicorn's ``--proxy-protocol`` stays off.
 
 - :class:`SyncProxyWorker` (``sync``) and :class:`ThreadProxyWorker` (``gthread``): the
-  accepted socket goes through :func:`proxyproto_rs.sync.read_header` (blocking, with the header deadline,
-  never a byte past the header) before gunicorn wraps it in TLS or parses HTTP; gunicorn then
-  carries on with the header's source as the client address, so the WSGI ``REMOTE_ADDR`` and
-  ``REMOTE_PORT`` are the real client's for every request of the connection. The
-  :class:`~proxyproto_rs.Header` is ``environ["proxyproto_rs.header"]`` and the balancer's
-  address ``environ["proxyproto_rs.proxy_peer"]`` (:data:`ENVIRON_HEADER`,
+  accepted socket goes through :func:`proxyproto_rs.sync.read_header` (blocking, with the
+  header deadline, never a byte past the header) before gunicorn wraps it in TLS or parses
+  HTTP; gunicorn then carries on with the header's source as the client address, so the WSGI
+  ``REMOTE_ADDR`` and ``REMOTE_PORT`` are the real client's for every request of the
+  connection. The :class:`~proxyproto_rs.Header` is ``environ["proxyproto_rs.header"]`` and
+  the balancer's address ``environ["proxyproto_rs.proxy_peer"]`` (:data:`ENVIRON_HEADER`,
   :data:`ENVIRON_PROXY_PEER`).
 - :class:`UvicornProxyWorker` (the ``uvicorn-worker`` package's worker, else
-  ``uvicorn.workers``'): uvicorn runs with :func:`proxyproto_rs.integrations.uvicorn.http_protocol` as its HTTP
-  protocol, so ``scope["client"]`` is the real client and the header is
+  ``uvicorn.workers``'): uvicorn runs with
+  :func:`proxyproto_rs.integrations.uvicorn.http_protocol` as its HTTP protocol, so
+  ``scope["client"]`` is the real client and the header is
   ``scope["extensions"]["proxy_protocol"]["header"]``.
 
 Options, the gunicorn way::
