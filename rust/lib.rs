@@ -21,6 +21,7 @@
 pub mod crc32c;
 pub mod error;
 pub mod header;
+pub mod ip_text;
 pub mod scan;
 pub mod stream;
 pub mod tlv;

@@ -143,7 +143,7 @@ def test_non_contiguous_buffer() -> None:
     assert h.to_bytes() == data
 
 
-# parse() is a hand-written fast-call entry (rust/python.rs `parse_entry`): it takes the usual
+# parse() is a hand-written fast-call entry (rust/python/fastcall.rs): it takes the usual
 # calls itself and hands every unusual one to a PyO3-checked twin. Both must behave as one
 # function with the signature of the stubs.
 V2 = pp.build_v2(("192.0.2.1", 56324), ("198.51.100.2", 443))

@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from proxyproto_rs import aio
 from proxyproto_rs.integrations import ProxyScopeMiddleware, call_in_proxy_context, proxy_info
+from proxyproto_rs.options import ServerOptions, ServerOptionsKwargs, resolve
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["serve"]
 
@@ -63,15 +67,8 @@ async def serve(
     *,
     shutdown_trigger: Callable[..., Awaitable[Any]] | None = None,
     mode: Literal["asgi", "wsgi"] | None = None,
-    trusted: aio.TrustedSpec | None = None,
-    untrusted: aio.Untrusted = "reject",
-    timeout: float | None = 5.0,  # noqa: ASYNC109 - the header timeout, as in aio.wrap
-    max_size: int = 4096,
-    max_pending: int | None = None,
-    policy: aio.PolicyHook | None = None,
-    allow_v1: bool = True,
-    allow_v2: bool = True,
-    verify_checksum: bool = True,
+    options: ServerOptions | None = None,
+    **kwargs: Unpack[ServerOptionsKwargs],
 ) -> None:
     """``hypercorn.asyncio.serve(app, config)`` behind a PROXY protocol sender.
 
@@ -79,25 +76,20 @@ async def serve(
         app: the ASGI (or WSGI) application.
         config: a ``hypercorn.config.Config``.
         shutdown_trigger, mode: as in ``hypercorn.asyncio.serve``.
-        trusted, untrusted, timeout, max_size, max_pending, policy, allow_v1, allow_v2,
-            verify_checksum: as in :func:`proxyproto_rs.aio.wrap`.
+        options: a :class:`~proxyproto_rs.options.ServerOptions`, as in
+            :func:`proxyproto_rs.aio.wrap`. TLS comes from *config* (``certfile``,
+            ``keyfile``) and starts after the header, so ``ssl`` must stay ``None``.
+        **kwargs: option fields applied over *options* (checked before binding).
+
+    Raises:
+        TypeError, ValueError: an unknown or invalid option, or ``ssl`` given here.
     """
     from hypercorn.asyncio.run import worker_serve
     from hypercorn.utils import is_asgi, wrap_app
 
-    options: dict[str, Any] = {
-        "trusted": trusted,
-        "untrusted": untrusted,
-        "timeout": timeout,
-        "max_size": max_size,
-        "max_pending": max_pending,
-        "policy": policy,
-        "allow_v1": allow_v1,
-        "allow_v2": allow_v2,
-        "verify_checksum": verify_checksum,
-    }
-    aio.wrap(asyncio.Protocol, **options)  # bad options fail now, before binding
-
+    resolved = resolve(options, kwargs)
+    if resolved.ssl is not None:
+        raise ValueError("hypercorn: give TLS in the Config (certfile, keyfile), not ssl=")
     if mode == "asgi" or (mode is None and is_asgi(app)):
         app = ProxyScopeMiddleware(app)
         mode = "asgi"
@@ -114,12 +106,10 @@ async def serve(
             return await original(protocol_factory, *args, **kwargs)
         ssl = kwargs.pop("ssl", None)
         handshake_timeout = kwargs.pop("ssl_handshake_timeout", None)
-        factory = aio.wrap(
-            _in_proxy_context(protocol_factory),
-            ssl=ssl,
-            ssl_handshake_timeout=handshake_timeout,
-            **options,
-        )
+        opts = resolved
+        if ssl is not None:
+            opts = resolved.replace(ssl=ssl, ssl_handshake_timeout=handshake_timeout)
+        factory = aio.ProxyServerFactory(_in_proxy_context(protocol_factory), opts)
         return await original(factory, *args, **kwargs)
 
     loop.create_server = create_server  # type: ignore[method-assign]

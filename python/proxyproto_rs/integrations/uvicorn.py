@@ -35,10 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from proxyproto_rs import aio
 from proxyproto_rs.integrations import ProxyScopeMiddleware, proxy_info
+from proxyproto_rs.options import ServerOptions, ServerOptionsKwargs, resolve
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["UvicornProxyProtocol", "auto", "h11", "http_protocol", "httptools"]
 
@@ -92,20 +96,22 @@ class UvicornProxyProtocol:
     """The callable given to ``uvicorn.Config(http=...)``; see :func:`http_protocol`.
 
     Attributes:
+        options: the :class:`~proxyproto_rs.options.ServerOptions` applied; ``None`` reads
+            them from the environment when uvicorn first calls this object.
         factories: one :class:`proxyproto_rs.aio.ProxyServerFactory` per uvicorn server
             using this object, with its ``stats`` and ``pending`` counters.
     """
 
-    def __init__(self, base: str | type[Any], options: dict[str, Any] | None) -> None:
+    def __init__(self, base: str | type[Any], options: ServerOptions | None) -> None:
         self._base = base
-        self._options = options
+        self.options = options
         self.factories: dict[tuple[int, int], tuple[Any, aio.ProxyServerFactory]] = {}
 
     def __call__(self, **kwargs: Any) -> asyncio.BaseProtocol:
         key = (id(kwargs.get("config")), id(kwargs.get("server_state")))
         entry = self.factories.get(key)
         if entry is None:
-            options = self._options if self._options is not None else _env_options()
+            options = self.options if self.options is not None else _env_options()
             cls = _proxied(_resolve(self._base))
             kwargs.pop("_loop", None)
 
@@ -113,7 +119,7 @@ class UvicornProxyProtocol:
                 protocol: asyncio.BaseProtocol = cls(**kwargs)
                 return protocol
 
-            factory = aio.wrap(make, **options)
+            factory = aio.ProxyServerFactory(make, options)
             # Keep config alive with the factory so its id() cannot be reused meanwhile.
             entry = self.factories[key] = (kwargs.get("config"), factory)
         return entry[1]()
@@ -121,50 +127,32 @@ class UvicornProxyProtocol:
 
 def http_protocol(
     base: str | type[Any] = "auto",
-    *,
-    trusted: aio.TrustedSpec | None = None,
-    untrusted: aio.Untrusted = "reject",
-    timeout: float | None = 5.0,
-    max_size: int = 4096,
-    max_pending: int | None = None,
-    policy: aio.PolicyHook | None = None,
-    ssl: Any = None,
-    allow_v1: bool = True,
-    allow_v2: bool = True,
-    verify_checksum: bool = True,
+    options: ServerOptions | None = None,
+    **kwargs: Unpack[ServerOptionsKwargs],
 ) -> UvicornProxyProtocol:
     """The value for ``uvicorn.Config(http=...)``: uvicorn behind a PROXY sender.
 
     Args:
         base: uvicorn's protocol to run after the header: ``"auto"`` (httptools when
             installed, else h11), ``"h11"``, ``"httptools"``, or a protocol class.
-        trusted, untrusted, timeout, max_size, max_pending, policy, ssl, allow_v1,
-            allow_v2, verify_checksum: as in :func:`proxyproto_rs.aio.wrap`.
+        options: a :class:`~proxyproto_rs.options.ServerOptions`, as in
+            :func:`proxyproto_rs.aio.wrap` (``ssl`` starts TLS after the header).
+        **kwargs: option fields applied over *options*; invalid ones raise here, not per
+            connection.
     """
-    options: dict[str, Any] = {
-        "trusted": trusted,
-        "untrusted": untrusted,
-        "timeout": timeout,
-        "max_size": max_size,
-        "max_pending": max_pending,
-        "policy": policy,
-        "ssl": ssl,
-        "allow_v1": allow_v1,
-        "allow_v2": allow_v2,
-        "verify_checksum": verify_checksum,
-    }
-    aio.wrap(asyncio.Protocol, **options)  # bad options fail here, not per connection
-    return UvicornProxyProtocol(base, options)
+    return UvicornProxyProtocol(base, resolve(options, kwargs))
 
 
-def _env_options() -> dict[str, Any]:
+def _env_options() -> ServerOptions:
     trusted_text = os.environ.get("PROXYPROTO_TRUSTED", "").strip()
     trusted = [t.strip() for t in trusted_text.split(",") if t.strip()] or None
     timeout = float(os.environ.get("PROXYPROTO_TIMEOUT", "5"))
     untrusted = os.environ.get("PROXYPROTO_UNTRUSTED", "reject")
-    if untrusted not in ("reject", "direct"):
-        raise ValueError(f"PROXYPROTO_UNTRUSTED must be reject or direct, got {untrusted!r}")
-    return {"trusted": trusted, "timeout": timeout, "untrusted": untrusted}
+    if untrusted == "direct":
+        return ServerOptions(trusted=trusted, timeout=timeout, untrusted="direct")
+    if untrusted == "reject":
+        return ServerOptions(trusted=trusted, timeout=timeout, untrusted="reject")
+    raise ValueError(f"PROXYPROTO_UNTRUSTED must be reject or direct, got {untrusted!r}")
 
 
 auto: Final = UvicornProxyProtocol("auto", None)

@@ -1,0 +1,154 @@
+"""What the wrapped protocol sees: a transport (and socket) reporting the header's view.
+
+Strategy: :class:`ProxiedTransport` answers ``get_extra_info()`` from the header and passes
+every other call to the real transport; reading control and protocol switches go to the
+header-reading protocol that owns the connection, through its public methods, because until
+the hand-over that protocol, not the real transport, decides what the application receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from proxyproto_rs.aio._protocol import HeaderProtocol
+
+
+LAZY_SOCKET: Final = object()
+"""Placeholder for a ProxiedSocket made on first request (most protocols never ask)."""
+
+
+class ProxiedSocket:
+    """What ``get_extra_info("socket")`` returns on a proxied connection.
+
+    It forwards everything (``fileno()``, ``setsockopt()``, ``family``...) to the real socket
+    except ``getpeername()`` and ``getsockname()``, which return the header's addresses, so
+    code that asks the socket for the client (uvicorn does) never sees the proxy's address.
+    ``family`` stays the real socket's, which may differ from the header's.
+    """
+
+    __slots__ = ("_peername", "_sock", "_sockname")
+
+    def __init__(self, sock: Any, peername: object, sockname: object) -> None:
+        self._sock = sock
+        self._peername = peername
+        self._sockname = sockname
+
+    def getpeername(self) -> object:
+        """The client's address from the header."""
+        return self._peername
+
+    def getsockname(self) -> object:
+        """The address the client connected to, from the header."""
+        return self._sockname
+
+    @property
+    def real_socket(self) -> Any:
+        """The socket object the transport gave (its peer is the proxy)."""
+        return self._sock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def __repr__(self) -> str:
+        return f"<ProxiedSocket peer={self._peername!r} sock={self._sockname!r} of {self._sock!r}>"
+
+
+class ProxiedTransport(asyncio.Transport):
+    """The transport the wrapped protocol sees: the real one with the header's view.
+
+    ``get_extra_info()`` answers ``peername``, ``sockname``, ``proxy_header`` and ``socket``
+    from the header (see :class:`ProxiedSocket`) and everything else from the real
+    transport; all other methods act on the real transport. The real transport, whose peer is
+    the proxy, is the ``transport`` attribute.
+    """
+
+    _start_tls_compatible = True
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        owner: HeaderProtocol,
+        extra: dict[str, Any],
+    ) -> None:
+        # BaseTransport.__init__ only sets _extra; done inline (one per connection).
+        self._extra = extra
+        self.transport = transport
+        self._owner = owner
+        # The hot path: no extra Python frame per write.
+        self.write = transport.write  # type: ignore[method-assign]
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        extra = self._extra
+        if name in extra:
+            value = extra[name]
+            if value is LAZY_SOCKET:
+                sock = self.transport.get_extra_info("socket")
+                if sock is not None:
+                    sock = ProxiedSocket(sock, extra["peername"], extra["sockname"])
+                value = extra[name] = sock
+            return value
+        return self.transport.get_extra_info(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.transport.write(data)
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.transport.writelines(list_of_data)
+
+    def write_eof(self) -> None:
+        self.transport.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self.transport.can_write_eof()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def abort(self) -> None:
+        self.transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self.transport.get_write_buffer_limits()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.transport.set_write_buffer_limits(high, low)
+
+    def pause_reading(self) -> None:
+        self._owner._pause_reading()
+
+    def resume_reading(self) -> None:
+        self._owner._resume_reading()
+
+    def is_reading(self) -> bool:
+        return self.transport.is_reading()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._owner._set_app(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        owner = self._owner
+        if owner._handed_over:
+            return self.transport.get_protocol()
+        app = owner._app
+        assert app is not None
+        return app
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        # asyncio's SSLProtocol calls this private method on fatal errors.
+        force = getattr(self.transport, "_force_close", None)
+        if force is not None:
+            force(exc)
+        else:
+            self.transport.abort()
+
+    def __repr__(self) -> str:
+        return f"<ProxiedTransport peer={self._extra.get('peername')!r} of {self.transport!r}>"

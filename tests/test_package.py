@@ -1,0 +1,87 @@
+"""The package as installed: one version source, what ``import proxyproto_rs`` costs, lazy names.
+
+The version lives in Cargo.toml only; maturin copies it into the wheel's metadata and the
+native module exposes it as ``__version__``. Import cost is checked by what gets imported, not
+by timing (the machine is shared): a plain ``import proxyproto_rs`` must not pull in ``typing``
+or ``enum``, which together were most of its start-up time.
+"""
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import proxyproto_rs
+import pytest
+
+CARGO_TOML = Path(__file__).resolve().parent.parent / "Cargo.toml"
+
+
+def test_version_is_the_distribution_version() -> None:
+    assert proxyproto_rs.__version__ == importlib.metadata.version("proxyproto_rs")
+
+
+@pytest.mark.skipif(not CARGO_TOML.is_file(), reason="no source checkout beside the tests")
+def test_version_comes_from_cargo_toml() -> None:
+    cargo = tomllib.loads(CARGO_TOML.read_text())
+    assert proxyproto_rs.__version__ == cargo["package"]["version"]
+
+
+def _fresh_import(code: str) -> str:
+    """Run *code* after ``import proxyproto_rs`` in a new interpreter without site (-S)."""
+    parent = str(Path(proxyproto_rs.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": parent}
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_import_pulls_in_neither_typing_nor_enum() -> None:
+    out = _fresh_import(
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import proxyproto_rs\n"
+        "print(proxyproto_rs.__file__)\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    path, loaded = out.splitlines()
+    assert Path(path).resolve() == Path(proxyproto_rs.__file__).resolve()
+    new = set(loaded.split())
+    assert "proxyproto_rs._core" in new
+    assert not new & {"typing", "enum", "re", "proxyproto_rs._scan", "proxyproto_rs._enums"}
+
+
+def test_lazy_names_load_on_first_use() -> None:
+    out = _fresh_import(
+        "import sys, proxyproto_rs\n"
+        "assert 'enum' not in sys.modules\n"
+        "from proxyproto_rs import Command, scan\n"
+        "print(Command.PROXY == 1, 'enum' in sys.modules, scan.__module__)\n"
+        "print(proxyproto_rs.parse(proxyproto_rs.build_v2()).command is Command.LOCAL)\n"
+    )
+    assert out.split() == ["True", "True", "proxyproto_rs._scan", "True"]
+
+
+def test_every_public_name_resolves() -> None:
+    for name in proxyproto_rs.__all__:
+        assert getattr(proxyproto_rs, name) is not None
+        assert name in dir(proxyproto_rs)
+    namespace: dict[str, object] = {}
+    exec("from proxyproto_rs import *", namespace)
+    assert set(proxyproto_rs.__all__) <= set(namespace)
+    assert int(proxyproto_rs.Family.INET6) == 2
+    assert int(proxyproto_rs.Protocol.DGRAM) == 2
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        proxyproto_rs.no_such_name  # type: ignore[attr-defined]  # noqa: B018
