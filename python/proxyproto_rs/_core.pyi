@@ -37,6 +37,7 @@ __all__ = [
     "find_signature",
     "parse",
     "_header_from_bytes",
+    "_Scanner",
 ]
 
 __version__: Final[str]
@@ -340,3 +341,16 @@ def detect(data: Buffer, /) -> Literal[0, 1, 2] | None:
 
 def find_signature(data: Buffer, start: int = 0, /) -> int:
     """Offset of the first v1 (``b"PROXY "``) or v2 signature at or after *start*, or -1."""
+
+@final
+class _Scanner:
+    """Iterator of ``(offset, Header)`` for every valid header in a buffer (``scan()``)."""
+
+    def __new__(
+        cls, data: Buffer, /, *, verify_checksum: bool = True, max_size: int | None = None
+    ) -> _Scanner: ...
+    def __iter__(self) -> _Scanner: ...
+    def __next__(self) -> tuple[int, Header]: ...
+    @property
+    def position(self) -> int:
+        """Where the search resumes: past the last header returned."""

@@ -9,6 +9,7 @@
 //! - `parser`: `parse()` and the streaming `Parser`.
 //! - `build`: `build_v1()`, `build_v2()` and what `Header.v1/v2/local` share with them.
 //! - `helpers`: `crc32c()`, `detect()`, `find_signature()`.
+//! - `scan`: `_Scanner`, the iterator behind `scan()`.
 //! - `fastcall`: the raw `METH_FASTCALL` entries of the hot functions.
 //! - this file: the module's registration.
 
@@ -26,6 +27,7 @@ mod fastcall;
 mod header;
 mod helpers;
 mod parser;
+mod scan;
 
 use build::{BuildV1, BuildV2};
 use fastcall::add_fast;
@@ -56,5 +58,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_fast::<Crc32c>(m)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(find_signature, m)?)?;
+    m.add_class::<scan::PyScanner>()?;
     Ok(())
 }
