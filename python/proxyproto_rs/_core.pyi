@@ -42,6 +42,7 @@ __all__ = [
     "parse",
     "parse_spp",
     "_header_from_bytes",
+    "_Scanner",
 ]
 
 __version__: Final[str]
@@ -529,3 +530,16 @@ def find_signature(data: Buffer, start: int = 0, /) -> int:
         ValueError: *data* is not C-contiguous.
         TypeError: *data* is not a buffer, or *start* not an integer.
     """
+
+@final
+class _Scanner:
+    """Iterator of ``(offset, Header)`` for every valid header in a buffer (``scan()``)."""
+
+    def __new__(
+        cls, data: Buffer, /, *, verify_checksum: bool = True, max_size: int | None = None
+    ) -> _Scanner: ...
+    def __iter__(self) -> _Scanner: ...
+    def __next__(self) -> tuple[int, Header]: ...
+    @property
+    def position(self) -> int:
+        """Where the search resumes: past the last header returned."""

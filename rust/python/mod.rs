@@ -10,6 +10,7 @@
 //! - `build`: `build_v1()`, `build_v2()` and what `Header.v1/v2/local` share with them.
 //! - `helpers`: `crc32c()`, `detect()`, `find_signature()`.
 //! - `spp`: Cloudflare's Simple Proxy Protocol: `parse_spp()`, `build_spp()`, `SppHeader`.
+//! - `scan`: `_Scanner`, the iterator behind `scan()`.
 //! - `fastcall`: the raw `METH_FASTCALL` entries of the hot functions.
 //! - this file: the module's registration.
 //!
@@ -49,6 +50,7 @@ mod header;
 mod helpers;
 mod parser;
 mod spp;
+mod scan;
 
 use build::{BuildV1, BuildV2};
 use fastcall::add_fast;
@@ -83,5 +85,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(build_spp, m)?)?;
     m.add("SPP_MAGIC", PyBytes::new(m.py(), &crate::spp::MAGIC))?;
     m.add("SPP_SIZE", crate::spp::LEN)?;
+    m.add_class::<scan::PyScanner>()?;
     Ok(())
 }
