@@ -1449,3 +1449,21 @@ def test_scan_tcp_retransmission_after_fin_and_port_reuse(tmp_path: Path) -> Non
     )
     rows = [json.loads(line) for line in run("scan", "--json", str(f)).stdout.splitlines()]
     assert [(r["packet"], r["stream_offset"]) for r in rows] == [(2, 0), (6, 19), (8, 0)]
+
+
+def test_text_output_on_an_ascii_terminal_never_raises() -> None:
+    """A printable character the stream cannot encode is written as ``\\uHHHH``, distinct
+    from ``\\xHH`` (a byte that is not UTF-8)."""
+    header = wire.v2(0x21, 0x31, wire.unix_block("/tmp/é".encode(), b"/tmp/\xe9"))
+    proc = subprocess.run(
+        [*PROXYPROTO, "decode", header.hex()],
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+        env={**os.environ, "PYTHONIOENCODING": "ascii:strict"},
+        stdin=subprocess.DEVNULL,
+    )
+    assert_no_traceback(proc)
+    assert proc.returncode == 0
+    assert rb"source       /tmp/\u00e9" in proc.stdout
+    assert rb"destination  /tmp/\xe9" in proc.stdout

@@ -13,6 +13,7 @@ visible and unambiguous (a literal backslash is doubled). JSON is written with
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from typing import Final
@@ -58,12 +59,27 @@ def error_text(exc: BaseException) -> str:
 
 
 def make_output_safe() -> None:
-    """Never let an unencodable character end a command in a traceback: what ``escape``
-    let through as printable but the stream cannot encode is written as a backslash escape."""
+    """Never let an unencodable character end a command in a traceback: a printable
+    character the stream cannot encode (``é`` on an ASCII terminal) is written as
+    ``\\uHHHH``, the same escape ``escape`` uses, never ``\\xHH`` (which means a byte that
+    is not UTF-8)."""
+    codecs.register_error(_ERRORS, _unencodable)
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
-            reconfigure(errors="backslashreplace")
+            reconfigure(errors=_ERRORS)
+
+
+_ERRORS: Final = "proxyproto_rs.cli.escape"
+
+
+def _unencodable(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return "".join(
+        f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in bad
+    ), exc.end
 
 
 # --------------------------------------------------------------------------- writers
