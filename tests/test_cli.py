@@ -1467,3 +1467,20 @@ def test_text_output_on_an_ascii_terminal_never_raises() -> None:
     assert proc.returncode == 0
     assert rb"source       /tmp/\u00e9" in proc.stdout
     assert rb"destination  /tmp/\xe9" in proc.stdout
+
+
+def test_scan_dash_on_a_terminal_is_a_usage_error() -> None:
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run(
+            [*PROXYPROTO, "scan", "-"],
+            stdin=slave,
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 2
+    assert b"stdin is a terminal" in proc.stderr

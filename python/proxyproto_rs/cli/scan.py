@@ -252,14 +252,14 @@ def _found_text(found: Found) -> str:
 def _open(path: str) -> tuple[BinaryIO, int]:
     """The input stream and its size (0 when unknown: stdin or a pipe)."""
     if path == "-":
+        if sys.stdin.isatty():
+            raise UsageError("stdin is a terminal: pipe a capture into 'scan -'")
         return sys.stdin.buffer, 0
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed by run)
     except OSError as exc:
         raise IOFailure(f"cannot read {path}: {exc.strerror or exc}") from None
-    with contextlib.suppress(OSError):
-        return handle, os.fstat(handle.fileno()).st_size
-    return handle, 0
+    return handle, os.fstat(handle.fileno()).st_size  # 0 for a pipe: progress without %
 
 
 def _detect(magic: bytes, wanted: str, name: str) -> str:
