@@ -34,8 +34,15 @@ def _stub_entries() -> list[tuple[str, Any, str | None, list[str]]]:
         names = [x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]]
         return [n for n in names if n not in ("self", "cls")]
 
+    def is_later_overload(fn: ast.FunctionDef) -> bool:
+        # Only an @overload's first signature carries the docstring.
+        decorated = any(isinstance(d, ast.Name) and d.id == "overload" for d in fn.decorator_list)
+        return decorated and any(e[0] == fn.name for e in out)
+
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
+            if is_later_overload(node):
+                continue
             out.append(
                 (node.name, getattr(_core, node.name), ast.get_docstring(node), params(node))
             )
