@@ -69,6 +69,8 @@ else:
         return sorted(set(globals()) | set(_LAZY))
 
 
+del TYPE_CHECKING
+
 __all__ = [
     "MAX_V1_SIZE",
     "MAX_V2_SIZE",
