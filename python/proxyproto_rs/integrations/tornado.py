@@ -299,6 +299,9 @@ class ProxyTCPServer(ProxyProtocolMixin, TCPServer):
         rest: dict[str, Any] = dict(kwargs)
         rest["ssl_options"] = ssl_options
         self._proxy_setup(options, rest)
+        unknown = sorted(set(rest) - {"ssl_options"})
+        if unknown:
+            raise TypeError(f"unexpected server option(s): {', '.join(unknown)}")
         super().__init__(
             ssl_options=rest["ssl_options"],
             max_buffer_size=max_buffer_size,
