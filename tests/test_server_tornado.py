@@ -80,6 +80,27 @@ def test_tcp_server_subclass_gets_the_real_client_and_the_header() -> None:
     run(main)
 
 
+@pytest.mark.parametrize("split", [1, 15, 16, len(HEADER) - 1])
+def test_a_header_arriving_in_pieces(split: int) -> None:
+    """The header is not all there at accept time: read in exact pieces, payload intact."""
+
+    async def main() -> None:
+        server = Echo()
+        server.seen = []
+        port = listen(server)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(HEADER[:split])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(HEADER[split:] + b"rest\n")
+        reply = await reader.read()
+        writer.close()
+        server.stop()
+        assert reply == b"('203.0.113.7', 51234) rest\n"
+
+    run(main)
+
+
 def test_mixin_before_a_users_server_class() -> None:
     class Plain(TCPServer):
         seen: ClassVar[list[Any]] = []
