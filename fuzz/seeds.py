@@ -18,31 +18,14 @@ from __future__ import annotations
 import pathlib
 import struct
 
-import proxyproto_rs as pp
+from proxyproto_rs._wire import SIGNATURE as SIG
+from proxyproto_rs._wire import tlv, v2, with_crc
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fuzz" / "corpus"
 VECTORS = ROOT / "tests" / "vectors"
 
-SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 TCP4_BLOCK = bytes([203, 0, 113, 7, 10, 0, 0, 5]) + struct.pack(">HH", 51234, 443)
-
-
-def v2(ver_cmd: int, fam: int, body: bytes, length: int | None = None) -> bytes:
-    n = len(body) if length is None else length
-    return SIG + bytes([ver_cmd, fam]) + struct.pack(">H", n) + body
-
-
-def tlv(kind: int, value: bytes, length: int | None = None) -> bytes:
-    n = len(value) if length is None else length
-    return bytes([kind]) + struct.pack(">H", n) + value
-
-
-def with_crc(header: bytes) -> bytes:
-    """Fill the first CRC32C TLV's value (rule 34: CRC over the header with it zeroed)."""
-    at = header.index(b"\x03\x00\x04\x00\x00\x00\x00", 16) + 3
-    crc = pp.crc32c(header)
-    return header[:at] + struct.pack(">I", crc) + header[at + 4 :]
 
 
 def shapes() -> dict[str, bytes]:

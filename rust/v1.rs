@@ -5,10 +5,12 @@
 //! the first byte that no valid line could have (D1). A line is at most 107 bytes, so the
 //! streaming parser simply re-runs this pass over its buffer.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use crate::error::{BuildError, ErrorKind, ParseError};
 use crate::header::{Command, End, Family, Header, Layout, Protocol};
+pub use crate::ip_text::ipv4_text;
+use crate::ip_text::{read_ipv4, read_ipv6, with_ip_text};
 use crate::{Endpoints, Status};
 
 /// The longest v1 line, CRLF included (rule 14).
@@ -92,7 +94,7 @@ impl Cursor<'_> {
 
     /// Dotted-quad IPv4 without leading zeros (rule 10), ending at the byte `end`.
     fn ipv4(&mut self, end: u8) -> Step<Ipv4Addr> {
-        if let Some((addr, len)) = self.buf.get(self.pos..).and_then(|s| ipv4_fast(s, Some(end))) {
+        if let Some((addr, len)) = self.buf.get(self.pos..).and_then(|s| read_ipv4(s, Some(end))) {
             self.pos += len;
             return Ok(addr);
         }
@@ -117,7 +119,7 @@ impl Cursor<'_> {
 
     /// IPv6 text (rule 11, D6), ending at the byte `end`.
     fn ipv6(&mut self, end: u8) -> Step<Ipv6Addr> {
-        if let Some((addr, len)) = self.buf.get(self.pos..).and_then(|s| ipv6_fast(s, end)) {
+        if let Some((addr, len)) = self.buf.get(self.pos..).and_then(|s| read_ipv6(s, end)) {
             self.pos += len;
             return Ok(addr);
         }
@@ -279,95 +281,7 @@ impl Cursor<'_> {
     }
 }
 
-/// The common case of [`Cursor::ipv4`]: a whole, valid address followed by `end` (`None`:
-/// the end of `s`), read in one straight pass (about a third of the instructions of the
-/// byte-by-byte reader, which is kept for everything else: an unfinished or invalid address,
-/// and the error offsets). Accepts every valid address, and only what the slow reader
-/// accepts, with the same value (tested).
-fn ipv4_fast(s: &[u8], end: Option<u8>) -> Option<(Ipv4Addr, usize)> {
-    let digit = |i: usize| s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9);
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (k, octet) in octets.iter_mut().enumerate() {
-        let mut v = u32::from(digit(i)?);
-        i += 1;
-        if let Some(d) = digit(i) {
-            if v == 0 {
-                return None; // leading zero
-            }
-            v = v * 10 + u32::from(d);
-            i += 1;
-            if let Some(d) = digit(i) {
-                v = v * 10 + u32::from(d);
-                i += 1;
-            }
-        }
-        *octet = u8::try_from(v).ok()?;
-        if s.get(i).copied() != if k < 3 { Some(b'.') } else { end } {
-            return None;
-        }
-        i += usize::from(k < 3);
-    }
-    Some((Ipv4Addr::from(octets), i))
-}
-
-/// The common case of [`Cursor::ipv6`]: a whole, valid address of hex groups (at most one
-/// `::`, no dotted quad) followed by `end`, read in one straight pass (a third of the time of
-/// the byte-by-byte reader, which is kept for everything else: dotted quads, unfinished or
-/// invalid text, and the error offsets). Accepts only what the slow reader accepts, with the
-/// same value (tested).
-fn ipv6_fast(s: &[u8], end: u8) -> Option<(Ipv6Addr, usize)> {
-    let mut groups = [0u16; 8];
-    let mut n = 0; // groups read
-    let mut gap = None; // groups before the `::`
-    let mut i = 0;
-    if s.starts_with(b"::") {
-        gap = Some(0);
-        i = 2;
-    }
-    // Unless the text is `::` alone: groups, each followed by the terminator, `:` or `::`.
-    if s.get(i) != Some(&end) || gap.is_none() {
-        loop {
-            let mut value = 0u16;
-            let mut digits = 0;
-            while let Some(d) = s.get(i).and_then(|&b| char::from(b).to_digit(16)) {
-                if digits == 4 {
-                    return None;
-                }
-                value = value << 4 | d as u16;
-                digits += 1;
-                i += 1;
-            }
-            *groups.get_mut(n).filter(|_| digits > 0)? = value;
-            n += 1;
-            match *s.get(i)? {
-                b if b == end => break,
-                b':' if s.get(i + 1) == Some(&b':') => {
-                    if gap.replace(n).is_some() {
-                        return None;
-                    }
-                    i += 2;
-                    if s.get(i) == Some(&end) {
-                        break;
-                    }
-                }
-                b':' => i += 1,
-                _ => return None,
-            }
-        }
-    }
-    let before = match gap {
-        Some(before) if n <= 7 => before,
-        None if n == 8 => 8,
-        _ => return None,
-    };
-    let mut out = [0u16; 8];
-    out[..before].copy_from_slice(&groups[..before]);
-    out[8 - (n - before)..].copy_from_slice(&groups[before..n]);
-    Some((Ipv6Addr::from(out), i))
-}
-
-/// A port (rule 12) followed by `end`, in one straight pass like [`ipv4_fast`]: `None` for
+/// A port (rule 12) followed by `end`, in one straight pass like [`read_ipv4`]: `None` for
 /// anything the byte-by-byte reader should look at.
 fn port_fast(s: &[u8], end: u8) -> Option<(u16, usize)> {
     let mut value: u32 = 0;
@@ -385,13 +299,14 @@ fn port_fast(s: &[u8], end: u8) -> Option<(u16, usize)> {
 
 /// The common case of [`parse`]: a whole, valid `PROXY TCP4` line, read in one straight pass
 /// (half the time of the general pass, which is kept for everything else: other protocols,
-/// unfinished or invalid lines, and the error offsets). Accepts only what the general pass
+/// unfinished or invalid lines, and the error offsets; speed trick `v1-tcp4-fast` in
+/// benchmarks/README.md: `ir_rs "v1 TCP4"`). Accepts only what the general pass
 /// accepts, with the same layout (tested).
 fn tcp4_fast(buf: &[u8]) -> Option<Layout> {
     let rest = buf.strip_prefix(b"PROXY TCP4 ")?;
-    let (_, len) = ipv4_fast(rest, Some(b' '))?;
+    let (_, len) = read_ipv4(rest, Some(b' '))?;
     let dst = SRC_START + len + 1;
-    let (_, len) = ipv4_fast(buf.get(dst..)?, Some(b' '))?;
+    let (_, len) = read_ipv4(buf.get(dst..)?, Some(b' '))?;
     let sport = dst + len + 1;
     let (_, len) = port_fast(buf.get(sport..)?, b' ')?;
     let dport = sport + len + 1;
@@ -411,14 +326,6 @@ fn tcp4_fast(buf: &[u8]) -> Option<Layout> {
         tlv_start: len,
         len,
     })
-}
-
-/// Reads IPv4 dotted-quad text with the v1 rules (rule 10: no leading zeros), e.g. for the
-/// builders. `None` if `text` is anything else.
-#[must_use]
-pub fn ipv4_text(text: &[u8]) -> Option<Ipv4Addr> {
-    // The fast reader accepts every valid address (tested), so it alone decides here.
-    ipv4_fast(text, None).map(|(addr, _)| addr)
 }
 
 /// Parses a v1 line at the start of `buf`. `short_unknown_only` rejects anything after
@@ -494,7 +401,7 @@ pub(crate) fn endpoint(line: &[u8], layout: &Layout, end: End) -> Option<SocketA
     let (start, stop, port) = endpoint_at(line, layout, end)?;
     match layout.family {
         Family::Inet => {
-            let (ip, _) = ipv4_fast(line.get(start..stop)?, None)?;
+            let (ip, _) = read_ipv4(line.get(start..stop)?, None)?;
             Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
         }
         Family::Inet6 => {
@@ -547,112 +454,6 @@ pub fn write(out: &mut Vec<u8>, ends: &Endpoints<'_>) -> Result<(), BuildError> 
     Ok(())
 }
 
-/// Hands `f` an address's text as v1 lines and `.source` show it (rules 10, 11, D8), written
-/// on the stack in a buffer of the family's size. (A returned buffer cost a `memset` and a
-/// copy per `.source`: callgrind.)
-#[inline]
-pub(crate) fn with_ip_text<R>(ip: IpAddr, f: impl FnOnce(&[u8]) -> R) -> R {
-    match ip {
-        IpAddr::V4(ip) => {
-            let mut buf = [0; 19];
-            let len = write_ipv4(ip, &mut buf);
-            f(buf.get(..len).unwrap_or_default())
-        }
-        IpAddr::V6(ip) => {
-            let mut buf = [0; MAX_V6_CANONICAL];
-            let len = write_ipv6(ip, &mut buf);
-            f(buf.get(..len).unwrap_or_default())
-        }
-    }
-}
-
-/// Each octet's decimal text: its length, then up to three digits.
-const OCTET_TEXT: [[u8; 4]; 256] = {
-    let mut table = [[0u8; 4]; 256];
-    let mut i = 0;
-    while i < 256 {
-        let v = i as u8;
-        table[i] = if v >= 100 {
-            [3, b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10]
-        } else if v >= 10 {
-            [2, b'0' + v / 10, b'0' + v % 10, 0]
-        } else {
-            [1, b'0' + v, 0, 0]
-        };
-        i += 1;
-    }
-    table
-};
-
-/// Dotted-quad text without going through `fmt`: four table lookups, each written as a
-/// whole 4-byte word (callgrind: a third of the instructions of digit-by-digit division).
-/// Returns the length written at the start of `out`.
-fn write_ipv4(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
-    let mut n = 0;
-    for octet in ip.octets() {
-        let [len, digits @ ..] = OCTET_TEXT[usize::from(octet)];
-        // `n` is at most 12 before the last octet, so `n..n + 4` stays inside the 19 bytes.
-        if let Some(slot) = out.get_mut(n..n + 4) {
-            slot.copy_from_slice(&[digits[0], digits[1], digits[2], b'.']);
-        }
-        n += usize::from(len);
-        if let Some(dot) = out.get_mut(n) {
-            *dot = b'.';
-        }
-        n += 1;
-    }
-    n - 1
-}
-
-/// Longest canonical IPv6 text: 8 groups of 4 hex digits and 7 colons.
-const MAX_V6_CANONICAL: usize = 39;
-
-/// IPv6 text in the canonical form of D8 (RFC 5952: lowercase, no leading zeros, the longest
-/// run of two or more zero groups as `::`, the leftmost of equal runs; IPv4-mapped addresses
-/// dotted), byte for byte what `Ipv6Addr`'s `Display` writes, without going through `fmt`.
-/// Returns the length written at the start of `out`.
-fn write_ipv6(ip: Ipv6Addr, out: &mut [u8; MAX_V6_CANONICAL]) -> usize {
-    let mut n = 0;
-    let mut push = |text: &[u8]| {
-        if let Some(slot) = out.get_mut(n..n + text.len()) {
-            slot.copy_from_slice(text);
-            n += text.len();
-        }
-    };
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        let mut dotted = [0; 19];
-        let len = write_ipv4(v4, &mut dotted);
-        push(b"::ffff:");
-        push(dotted.get(..len).unwrap_or_default());
-        return n;
-    }
-    let groups = ip.segments();
-    // The longest run of zero groups: (start, length).
-    let (mut zeros, mut run) = ((0, 0), (0, 0));
-    for (i, &g) in groups.iter().enumerate() {
-        run = if g == 0 { (run.0, run.1 + 1) } else { (i + 1, 0) };
-        if run.1 > zeros.1 {
-            zeros = run;
-        }
-    }
-    let skipped = if zeros.1 >= 2 { zeros.0..zeros.0 + zeros.1 } else { 8..8 };
-    for (i, &g) in groups.iter().enumerate() {
-        if skipped.contains(&i) {
-            if i == skipped.start {
-                push(b"::");
-            }
-            continue;
-        }
-        if i > 0 && i != skipped.end {
-            push(b":");
-        }
-        let digits = (16 - g.leading_zeros() as usize).div_ceil(4).max(1);
-        let hex = [12, 8, 4, 0].map(|shift| b"0123456789abcdef"[usize::from(g >> shift & 0xF)]);
-        push(hex.get(4 - digits..).unwrap_or_default());
-    }
-    n
-}
-
 /// A port's decimal text (rule 12: no leading zero), without going through `fmt`.
 fn push_port(out: &mut Vec<u8>, port: u16) {
     let digits = [10_000, 1_000, 100, 10, 1].map(|unit| b'0' + (port / unit % 10) as u8);
@@ -663,6 +464,7 @@ fn push_port(out: &mut Vec<u8>, port: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ip_text::{write_ipv6, MAX_V6_CANONICAL};
     use crate::Addresses;
 
     /// A small deterministic random source (xorshift64) for the randomized tests.
@@ -900,24 +702,6 @@ mod tests {
         }
     }
 
-    /// The fast IPv4 reader accepts every valid address, whole or followed by a terminator.
-    #[test]
-    fn rule10_fast_ipv4_takes_every_valid_address() {
-        for a in 0..=255u8 {
-            for (b, c, d) in [(0, 0, 0), (a, 255, 9), (10, a, 100), (99, 1, a)] {
-                let addr = Ipv4Addr::new(a, b, c, d);
-                let text = addr.to_string();
-                assert_eq!(ipv4_fast(text.as_bytes(), None), Some((addr, text.len())));
-                assert_eq!(ipv4_text(text.as_bytes()), Some(addr));
-                let line = format!("{text} ");
-                assert_eq!(ipv4_fast(line.as_bytes(), Some(b' ')), Some((addr, text.len())));
-            }
-        }
-        for bad in ["1.2.3", "1.2.3.4.", "01.2.3.4", "1.2.3.256", "1.2.3.4 ", "", "1..2.3"] {
-            assert_eq!(ipv4_text(bad.as_bytes()), None, "{bad}");
-        }
-    }
-
     /// The fast IPv4 reader accepts only what the byte-by-byte one accepts, with the same
     /// value and length, on random and mutated dotted quads.
     #[test]
@@ -930,7 +714,7 @@ mod tests {
                     .into_bytes();
             mutate(&mut next, &mut text, alphabet);
             let text = maybe_cut(&mut next, &text);
-            if let Some((addr, len)) = ipv4_fast(text, Some(b' ')) {
+            if let Some((addr, len)) = read_ipv4(text, Some(b' ')) {
                 let mut c = Cursor { buf: text, pos: 0, min_total: 0 };
                 let slow = c.ipv4_by_byte(b' ').ok();
                 assert_eq!((slow, c.pos), (Some(addr), len), "{:?}", String::from_utf8_lossy(text));
@@ -969,11 +753,11 @@ mod tests {
             text.push(b' ');
             let valid = form != 0 || addr.to_ipv4_mapped().is_none();
             if form < 3 && valid {
-                assert_eq!(ipv6_fast(&text, b' '), Some((addr, text.len() - 1)), "{text:?}");
+                assert_eq!(read_ipv6(&text, b' '), Some((addr, text.len() - 1)), "{text:?}");
             }
             mutate(&mut next, &mut text, alphabet);
             let text = maybe_cut(&mut next, &text);
-            if let Some((fast, len)) = ipv6_fast(text, b' ') {
+            if let Some((fast, len)) = read_ipv6(text, b' ') {
                 taken += 1;
                 let mut c = Cursor { buf: text, pos: 0, min_total: 0 };
                 let slow = c.ipv6_by_byte(b' ').ok();
@@ -1084,35 +868,9 @@ mod tests {
         }
     }
 
-    /// D8: the IPv6 writer (no `fmt`) writes what `std`'s `Display` writes, on random
-    /// addresses whose groups are zero half the time (so every shape of zero run, ties
-    /// included), on IPv4-mapped and -compatible ones and on the edges.
+    /// D8: a TCP6 line carries the canonical text of its addresses.
     #[test]
-    fn d8_write_ipv6_matches_display() {
-        let mut next = xorshift(0x5DEE_CE66_D1CE_5EEDu64);
-        let mut ips: Vec<Ipv6Addr> =
-            ["::", "::1", "1::", "::ffff:0.0.0.0", "::ffff:1.2.3.4", "::1.2.3.4"]
-                .iter()
-                .map(|t| t.parse().unwrap())
-                .collect();
-        ips.push(Ipv6Addr::from(u128::MAX));
-        for _ in 0..20_000 {
-            let r = u128::from(next()) << 64 | u128::from(next());
-            let zeros = next();
-            let mut groups = [0u16; 8];
-            for (i, g) in groups.iter_mut().enumerate() {
-                // Each group: zero, or a random value of 1 to 4 hex digits.
-                if zeros >> i & 1 == 1 {
-                    *g = (r >> (16 * i)) as u16 >> (4 * (zeros >> (8 + 2 * i) & 3));
-                }
-            }
-            ips.push(Ipv6Addr::from(groups));
-        }
-        for ip in ips {
-            let mut text = [0; MAX_V6_CANONICAL];
-            let n = write_ipv6(ip, &mut text);
-            assert_eq!(&text[..n], ip.to_string().as_bytes(), "{ip:?}");
-        }
+    fn d8_write_tcp6_is_canonical() {
         let ends = Endpoints::Inet("[2001:db8::1]:80".parse().unwrap(), "[::2]:0".parse().unwrap());
         let mut out = Vec::new();
         write(&mut out, &ends).unwrap();

@@ -1,6 +1,7 @@
-"""Shared helpers for the codec tests: wire-format builders written independently of the
-core (so a bug in the core's builder cannot hide a bug in its parser), and the checks that
-every vector and every rejection goes through.
+"""Shared helpers for the codec tests: the raw wire builders of ``proxyproto_rs._wire``
+(written independently of the core, so a bug in the core's builder cannot hide a bug in its
+parser) under the names the tests use, and the checks that every vector and every rejection
+goes through.
 
 Not a test module (no ``test_`` prefix); the test modules import it by name, pytest puts
 this directory on ``sys.path`` (rootdir-relative ``prepend`` import mode).
@@ -8,116 +9,46 @@ this directory on ``sys.path`` (rootdir-relative ``prepend`` import mode).
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Iterable
+import ipaddress
+from collections.abc import Callable
 
 import proxyproto_rs as pp
 import pytest
+from proxyproto_rs._wire import SIGNATURE as SIG
+from proxyproto_rs._wire import crc32c_reference as ref_crc32c
+from proxyproto_rs._wire import crc_value_offset as find_crc_value
+from proxyproto_rs._wire import inet4_block, inet6_block, ssl_value, tlv, unix_block, v2, with_crc
 
-SIG = b"\r\n\r\n\x00\r\nQUIT\n"
-"""The v2 signature (SPEC rule 18), spelled out here rather than taken from the core."""
+__all__ = [
+    "PAYLOAD",
+    "SIG",
+    "canonical_ip",
+    "check_invalid",
+    "check_prefixes_incomplete",
+    "check_vector",
+    "find_crc_value",
+    "inet4_block",
+    "inet6_block",
+    "ref_crc32c",
+    "ssl_value",
+    "tlv",
+    "unix_block",
+    "v2",
+    "with_crc",
+]
 
 PAYLOAD = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + SIG + b"PROXY TCP4 \x00\xff"
 """Bytes that follow a header in the tests: HTTP, then things that look like headers, so a
 parser that reads past the end of its header is caught."""
 
-# --- CRC32C (Castagnoli, reflected polynomial 0x82F63B78), pure Python --------------------
-
-_CRC_TABLE: list[int] = []
-for _n in range(256):
-    _c = _n
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _CRC_TABLE.append(_c)
-
-
-def ref_crc32c(data: bytes, value: int = 0) -> int:
-    """Reference CRC32C, chainable like ``zlib.crc32`` (slow; for cross-checking the core)."""
-    crc = value ^ 0xFFFFFFFF
-    for b in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ b) & 0xFF]
-    return crc ^ 0xFFFFFFFF
-
-
-# --- v2 wire builders ---------------------------------------------------------------------
-
-
-def tlv(kind: int, value: bytes, length: int | None = None) -> bytes:
-    """One TLV; *length* overrides the length field (to build broken ones)."""
-    return struct.pack("!BH", kind, len(value) if length is None else length) + value
-
-
-def ssl_value(client: int, verify: int, subs: Iterable[tuple[int, bytes]] = ()) -> bytes:
-    """A packed PP2_TYPE_SSL value: client (u8), verify (u32 BE), sub-TLVs (SPEC rule 37)."""
-    return struct.pack("!BI", client, verify) + b"".join(tlv(t, v) for t, v in subs)
-
-
-def v2(
-    ver_cmd: int, fam: int, body: bytes = b"", length: int | None = None, sig: bytes = SIG
-) -> bytes:
-    """A v2 header: signature, byte 12 (version|command), byte 13 (family|protocol), the
-    big-endian length (of *body* unless given) and *body*."""
-    n = len(body) if length is None else length
-    return sig + bytes([ver_cmd, fam]) + struct.pack("!H", n) + body
-
 
 def canonical_ip(text: str) -> str:
     """D8: RFC 5952 text, IPv4-mapped addresses dotted (``::ffff:127.0.0.1``), other
     embedded-IPv4 forms in hex, as Rust's ``Ipv6Addr`` prints them."""
-    import ipaddress
-
     ip = ipaddress.ip_address(text)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return f"::ffff:{ip.ipv4_mapped}"
     return str(ip)
-
-
-def inet4_block(src: str, dst: str, sport: int, dport: int) -> bytes:
-    import ipaddress
-
-    return (
-        ipaddress.IPv4Address(src).packed
-        + ipaddress.IPv4Address(dst).packed
-        + struct.pack("!HH", sport, dport)
-    )
-
-
-def inet6_block(src: str, dst: str, sport: int, dport: int) -> bytes:
-    import ipaddress
-
-    return (
-        ipaddress.IPv6Address(src).packed
-        + ipaddress.IPv6Address(dst).packed
-        + struct.pack("!HH", sport, dport)
-    )
-
-
-def unix_block(src: bytes, dst: bytes) -> bytes:
-    return src.ljust(108, b"\x00") + dst.ljust(108, b"\x00")
-
-
-def with_crc(header: bytes) -> bytes:
-    """Fill in the (first) CRC32C TLV value of a v2 header, the way a sender must (rule 34):
-    value zeroed, CRC over the whole header, written big-endian. The TLV is located by
-    walking the TLVs after the address block of *header*'s family (or from byte 16)."""
-    at = find_crc_value(header)
-    zeroed = header[:at] + b"\x00\x00\x00\x00" + header[at + 4 :]
-    return header[:at] + struct.pack("!I", ref_crc32c(zeroed)) + header[at + 4 :]
-
-
-def find_crc_value(header: bytes) -> int:
-    """Offset of the value of the first CRC32C TLV: searched from every plausible TLV start
-    (after the address block of the family, then byte 16)."""
-    fam = header[13] >> 4
-    starts = [16 + {1: 12, 2: 36, 3: 216}.get(fam, 0), 16]
-    for start in starts:
-        pos = start
-        while pos + 3 <= len(header):
-            kind, n = header[pos], struct.unpack("!H", header[pos + 1 : pos + 3])[0]
-            if kind == 0x03 and n == 4 and pos + 7 <= len(header):
-                return pos + 3
-            pos += 3 + n
-    raise AssertionError("no CRC32C TLV")
 
 
 # --- the three-way vector check and the rejection check ------------------------------------

@@ -1,7 +1,5 @@
 """The integer enumerations of the v2 header fields (SPEC rules 19 and 22)."""
 
-from __future__ import annotations
-
 from enum import IntEnum
 
 __all__ = ["Command", "Family", "Protocol"]

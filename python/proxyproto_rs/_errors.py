@@ -5,14 +5,13 @@ Every exception carries ``kind``, a stable snake_case slug naming what was wrong
 ``ProxyProtocolError`` derives from ``ValueError`` so ``except ValueError`` keeps working.
 """
 
-from __future__ import annotations
-
 __all__ = [
     "BuildError",
     "ChecksumError",
     "HeaderTooLargeError",
     "IncompleteHeaderError",
     "InvalidHeaderError",
+    "PeerRefusedError",
     "ProxyProtocolError",
 ]
 
@@ -57,6 +56,14 @@ class ChecksumError(InvalidHeaderError):
 
 class IncompleteHeaderError(ProxyProtocolError):
     """``parse()`` was given a valid but unfinished prefix of a header."""
+
+
+class PeerRefusedError(ProxyProtocolError):
+    """A server's options refuse the peer or its header, whatever its bytes.
+
+    ``kind`` says which rule: ``"untrusted_peer"`` (outside ``trusted`` with
+    ``untrusted="reject"``), ``"policy"`` (the policy hook), ``"stream_header_in_datagram"``.
+    """
 
 
 class BuildError(ProxyProtocolError):

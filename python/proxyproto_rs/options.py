@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypedDict
 
-from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser
+from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser, SppHeader
 
 if TYPE_CHECKING:
     import ssl as _ssl
@@ -70,6 +70,16 @@ DEFAULT_LOG_FIRST: Final = 5
 DEFAULT_LOG_INTERVAL: Final = 60.0
 """Seconds between summaries of the refusals not logged one by one, by default."""
 
+_FLAGS: Final = (
+    "allow_v1",
+    "allow_v2",
+    "verify_checksum",
+    "haproxy_limits",
+    "allow_chained",
+    "spp",
+)
+"""The boolean options."""
+
 _CACHE_CAP: Final = 4096
 """Distinct peer hosts whose trust verdict is remembered; the cache restarts when full."""
 
@@ -92,6 +102,7 @@ class ServerOptionsKwargs(TypedDict, total=False):
     allow_chained: bool
     log_first: int
     log_interval: float | None
+    spp: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +144,9 @@ class ServerOptions:
         log_interval: seconds between summaries of the refusals not logged one by one
             (counts by kind and peer network); ``None`` logs every refusal. Totals are
             always in the server's ``stats``.
+        spp: datagram servers only: every datagram from a trusted sender starts with
+            Cloudflare Spectrum's Simple Proxy Protocol header instead of a PROXY header
+            (the handler then sees an :class:`~proxyproto_rs.SppHeader`).
     """
 
     trusted: TrustedSpec | None = None
@@ -150,8 +164,9 @@ class ServerOptions:
     allow_chained: bool = False
     log_first: int = DEFAULT_LOG_FIRST
     log_interval: float | None = DEFAULT_LOG_INTERVAL
+    spp: bool = False
     _trust: _Trust = field(init=False, repr=False, compare=False, hash=False)
-    _policy3: Callable[[Any, Header | None, Any], bool] | None = field(
+    _policy3: Callable[[Any, Any, Any], bool] | None = field(
         init=False, repr=False, compare=False, hash=False
     )
 
@@ -169,7 +184,7 @@ class ServerOptions:
             _check_int("max_pending", self.max_pending, 1, None)
         _check_int("log_first", self.log_first, 0, None)
         _check_seconds("log_interval", self.log_interval)
-        for name in ("allow_v1", "allow_v2", "verify_checksum", "haproxy_limits", "allow_chained"):
+        for name in _FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not (self.allow_v1 or self.allow_v2):
@@ -216,7 +231,9 @@ class ServerOptions:
         """
         return self._trust.allows(peername)
 
-    def accepts(self, peername: object, header: Header | None, sockname: object) -> bool:
+    def accepts(
+        self, peername: object, header: Header | SppHeader | None, sockname: object
+    ) -> bool:
         """Run the ``policy`` hook; ``True`` when there is none. Exceptions propagate."""
         policy = self._policy3
         return True if policy is None else bool(policy(peername, header, sockname))
@@ -317,7 +334,7 @@ class _Trust:
 
 def _three_argument_policy(
     policy: Policy | None,
-) -> Callable[[Any, Header | None, Any], bool] | None:
+) -> Callable[[Any, Any, Any], bool] | None:
     """*policy* as a three-argument callable; a two-argument one is adapted."""
     if policy is None:
         return None
@@ -338,7 +355,7 @@ def _three_argument_policy(
     if len(positional) <= 3 <= len(optional):
         return policy
     if len(positional) == 2:
-        two: Callable[[Any, Header | None], bool] = policy
+        two: Callable[[Any, Any], bool] = policy
         return lambda peer, header, _local: two(peer, header)
     raise TypeError(
         "policy must accept (peername, header, sockname) or (peername, header); "

@@ -14,6 +14,7 @@ import subprocess
 import proxyproto_rs as pp
 import pytest
 from proxyproto_rs import ChecksumError, Command, Family, Protocol
+from proxyproto_rs._wire import crc32c_reference
 
 pytestmark = pytest.mark.interop
 
@@ -39,17 +40,6 @@ SEEN_FORMAT = (
 """What the accept-proxy frontend answers: the addresses and TLVs HAProxy took from us."""
 
 HTTP_GET = b"GET / HTTP/1.0\r\nHost: interop\r\n\r\n"
-
-
-def crc32c_reference(data: bytes) -> int:
-    """Bitwise CRC32C (Castagnoli, reflected polynomial 0x82F63B78): slow and obviously
-    right, to check HAProxy's value and ours independently of the Rust code."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
 
 
 def tlv_spans(header: bytes) -> list[tuple[int, int, int]]:

@@ -10,50 +10,32 @@ where we and HAProxy agree are asserted for any version, the divergent ones only
 from __future__ import annotations
 
 import ipaddress
-import struct
 from dataclasses import dataclass
 
 import proxyproto_rs as pp
 import pytest
+from proxyproto_rs._wire import inet4_block, inet6_block, tlv, v2
+from proxyproto_rs._wire import with_crc as fill_crc
 
 pytestmark = pytest.mark.interop
 
-SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 HTTP_GET = b"GET / HTTP/1.0\r\nHost: interop\r\n\r\n"
-A4 = bytes([127, 1, 2, 3, 127, 4, 5, 6]) + struct.pack(">HH", 56324, 443)
-A6 = (
-    ipaddress.IPv6Address("2001:db8::1").packed
-    + ipaddress.IPv6Address("2001:db8:0:1::2").packed
-    + struct.pack(">HH", 56324, 443)
-)
+A4 = inet4_block("127.1.2.3", "127.4.5.6", 56324, 443)
+A6 = inet6_block("2001:db8::1", "2001:db8:0:1::2", 56324, 443)
 V1 = b"PROXY TCP4 127.1.2.3 127.4.5.6 "
 
 
-def v2(ver_cmd: int, fam: int, body: bytes) -> bytes:
-    return SIG + bytes([ver_cmd, fam]) + struct.pack(">H", len(body)) + body
-
-
-def tlv(typ: int, value: bytes) -> bytes:
-    return bytes([typ]) + struct.pack(">H", len(value)) + value
-
-
-def crc32c_reference(data: bytes) -> int:
-    """Bitwise CRC32C (reflected polynomial 0x82F63B78)."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
-
-
-def with_crc(ver_cmd: int, fam: int, addr: bytes, before: bytes = b"", after: bytes = b"",
-             *, flip: bool = False) -> bytes:  # fmt: skip
+def with_crc(
+    ver_cmd: int,
+    fam: int,
+    addr: bytes,
+    before: bytes = b"",
+    after: bytes = b"",
+    *,
+    flip: bool = False,
+) -> bytes:
     """A v2 header whose CRC32C TLV sits after *before*; *flip* spoils the value."""
-    out = bytearray(v2(ver_cmd, fam, addr + before + tlv(0x03, bytes(4)) + after))
-    off = 16 + len(addr) + len(before) + 3
-    out[off : off + 4] = (crc32c_reference(bytes(out)) ^ int(flip)).to_bytes(4, "big")
-    return bytes(out)
+    return fill_crc(v2(ver_cmd, fam, addr + before + tlv(0x03, bytes(4)) + after), wrong=flip)
 
 
 @dataclass(frozen=True)

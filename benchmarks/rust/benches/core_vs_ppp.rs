@@ -4,7 +4,10 @@
 //! TLV case, walks every TLV and sums the value lengths), so both crates do the same work:
 //! ppp's `Header::try_from` decodes the addresses eagerly, ours on `source()`. ppp does not
 //! verify CRC32C, so the TLV case runs ours with `verify_checksum` off, and once more with it
-//! on for information. Builders start from `SocketAddr`s and return the wire bytes.
+//! on for information. ppp checks no TLV rule at parse time either (D4: ours refuses a header
+//! whose TLVs do not frame or break a type's length rule), so `ppp+check` is the equal-work
+//! row: ppp plus the loop a caller writes to get the same guarantee, run before the header is
+//! used. Builders start from `SocketAddr`s and return the wire bytes.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -87,6 +90,42 @@ fn ppp_tlv_sum(buf: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
+/// Whether `rest` is a run of whole TLVs (SSL sub-TLVs).
+fn frames(mut rest: &[u8]) -> bool {
+    while let [_, hi, lo, after @ ..] = rest {
+        let Some(next) = after.get(usize::from(u16::from_be_bytes([*hi, *lo]))..) else {
+            return false;
+        };
+        rest = next;
+    }
+    rest.is_empty()
+}
+
+/// ppp, then the caller's check of what D4 guarantees (every TLV frames and the last ends at
+/// the end: ppp's iterator reports those as errors; CRC32C is 4 bytes, UNIQUE_ID at most 128,
+/// SSL at least 5 with whole sub-TLVs), then the same walk as the other rows. 0 if refused.
+fn ppp_checked_tlv_sum(buf: &[u8]) -> usize {
+    let Ok(h) = ppp::v2::Header::try_from(buf) else {
+        return 0;
+    };
+    for t in h.tlvs() {
+        let Ok(t) = t else {
+            return 0;
+        };
+        let v = &t.value[..];
+        let ok = match t.kind {
+            0x03 => v.len() == 4,
+            0x05 => v.len() <= 128,
+            0x20 => v.len() >= 5 && frames(&v[5..]),
+            _ => true,
+        };
+        if !ok {
+            return 0;
+        }
+    }
+    h.tlvs().map(|t| t.map_or(0, |t| t.value.len())).sum()
+}
+
 fn parse(c: &mut Criterion) {
     let opts = Options::default();
     let no_crc = Options { verify_checksum: false, ..Options::default() };
@@ -100,6 +139,15 @@ fn parse(c: &mut Criterion) {
     assert_eq!(ours_source(&v2, &opts), expect);
     assert_eq!(ppp_v2_source(&v2), expect);
     assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_tlv_sum(&tlvs));
+    assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_checked_tlv_sum(&tlvs));
+    // The check refuses what ours refuses: an SSL value whose sub-TLVs do not frame.
+    let mut bad = tlvs.clone();
+    let ssl_len = 75; // the SSL TLV's low length byte: 5 + 10 + 20 bytes
+    assert_eq!(bad[ssl_len], 35);
+    bad[ssl_len + 1 + 5 + 2] += 1; // VERSION sub-TLV one byte longer than it is
+    assert_eq!(ours_tlv_sum(&bad, &no_crc), 0);
+    assert_eq!(ppp_checked_tlv_sum(&bad), 0);
+    assert!(ppp_tlv_sum(&bad) > 0);
     assert!(ours_tlv_sum(&tlvs, &opts) > 0);
 
     let mut g = c.benchmark_group("parse");
@@ -121,6 +169,9 @@ fn parse(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("v2_tlvs", "ppp"), |b| {
         b.iter(|| ppp_tlv_sum(black_box(&tlvs)));
+    });
+    g.bench_function(BenchmarkId::new("v2_tlvs", "ppp+check"), |b| {
+        b.iter(|| ppp_checked_tlv_sum(black_box(&tlvs)));
     });
     g.bench_function(BenchmarkId::new("v2_tlvs", "ours+crc"), |b| {
         b.iter(|| ours_tlv_sum(black_box(&tlvs), &opts));
