@@ -157,6 +157,15 @@ def test_header_with_pipelined_requests(served: Served) -> None:
         assert seen["tlvs"] == [0x03, 0xEA]
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_ipv6_client(served: Served, version: int) -> None:
+    """An IPv6 client behind an IPv4 balancer link: the app sees its canonical text."""
+    build = pp.build_v1 if version == 1 else pp.build_v2
+    header = build(("2001:db8:0:0:0:0:0:7", 4711), ("2001:db8::1", 443))
+    reply, _ = exchange(served.reject, header + GET_CLOSE, source="127.0.0.1")
+    assert response_json(reply)["client"] == ["2001:db8::7", 4711]
+
+
 @pytest.mark.parametrize("header", [pp.build_v2(), b"PROXY UNKNOWN\r\n"], ids=["local", "unknown"])
 def test_a_header_without_addresses_is_served_with_the_socket_address(
     served: Served, header: bytes
