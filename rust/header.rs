@@ -148,8 +148,8 @@ pub fn unix_path(raw: &[u8]) -> &[u8] {
 /// parsing checked them. That keeps a layout at 16 bytes, which the optimizer holds in
 /// registers; with the decoded addresses in it (52 bytes, an enum with data) every parse
 /// wrote it to the stack piecewise and read it back in wider loads, which stalled on store
-/// forwarding and took twice the time of the parse itself (callgrind and timing of the
-/// criterion case `parse/v2_ipv4`, issue 5).
+/// forwarding and took twice the time of the parse itself (speed trick `layout-16` in
+/// benchmarks/README.md: `ir_rs "v2 IPv4"`, `cd benchmarks/rust && cargo bench -- parse/v2_ipv4`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Layout {
     /// 1 or 2.
@@ -316,6 +316,37 @@ impl<'a> Header<'a> {
         self.tlvs().find(|t| t.kind == kind)
     }
 
+    /// The AWS VPC endpoint id: the first TLV 0xEA of subtype 0x01 whose id is plausible
+    /// (letters, digits and `-`, at least one), so that what is returned is safe to print
+    /// and log. `None` when there is none.
+    #[must_use]
+    pub fn aws_vpce_id(&self) -> Option<&'a str> {
+        let plausible = |id: &[u8]| {
+            !id.is_empty() && id.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        };
+        let id = self.cloud(tlv::AWS, |v| tlv::aws_vpce_id(v).filter(|id| plausible(id)))?;
+        core::str::from_utf8(id).ok()
+    }
+
+    /// The Azure Private Link LINKID: the first TLV 0xEE of subtype 0x01 and 5 bytes (other
+    /// 0xEE TLVs before it are skipped, as the Go library does).
+    #[must_use]
+    pub fn azure_link_id(&self) -> Option<u32> {
+        self.cloud(tlv::AZURE, tlv::azure_link_id)
+    }
+
+    /// GCP's pscConnectionId: the first TLV 0xE0 of exactly 8 bytes. 0xE0 is also generic
+    /// custom space, so other 0xE0 TLVs are skipped, never rejected.
+    #[must_use]
+    pub fn gcp_psc_connection_id(&self) -> Option<u64> {
+        self.cloud(tlv::GCP, tlv::gcp_psc_connection_id)
+    }
+
+    /// The first TLV of type `kind` that `read` makes sense of.
+    fn cloud<T>(&self, kind: u8, read: impl Fn(&'a [u8]) -> Option<T>) -> Option<T> {
+        self.tlvs().filter(|t| t.kind == kind).find_map(|t| read(t.value))
+    }
+
     /// The SSL TLV (0x20), decoded.
     #[must_use]
     pub fn ssl(&self) -> Option<Ssl<'a>> {
@@ -329,7 +360,7 @@ mod tests {
 
     #[test]
     fn layout_stays_small() {
-        // The Python Header holds a Layout: keep it compact (memory target of issue 5).
+        // The Python Header holds a Layout: keep it compact (speed trick `layout-16`).
         // 16 bytes also keeps it in registers from the parser to its caller (see Layout).
         assert_eq!(core::mem::size_of::<Layout>(), 16);
     }
@@ -379,5 +410,42 @@ mod tests {
         assert_eq!(unix_path(&raw), b"\0a/b");
         assert_eq!(unix_path(&[0; UNIX_ADDR_LEN]), b"");
         assert_eq!(unix_path(&[b'x'; UNIX_ADDR_LEN]).len(), UNIX_ADDR_LEN);
+    }
+
+    /// The cloud accessors take the first TLV of their type that is well-formed for the
+    /// vendor, and an AWS id only when it is plausible.
+    #[test]
+    fn cloud_tlvs_first_well_formed() {
+        let build = |tlvs: &[(u8, &[u8])]| {
+            let mut b = crate::v2::Builder::new(
+                Command::Local,
+                Protocol::Unspec,
+                &crate::Endpoints::None,
+                false,
+            )
+            .unwrap();
+            for (kind, value) in tlvs {
+                b.tlv(*kind, value).unwrap();
+            }
+            b.finish().unwrap()
+        };
+        let opts = crate::Options::default();
+        let check = |tlvs: &[(u8, &[u8])], want: (Option<&str>, Option<u32>, Option<u64>)| {
+            let wire = build(tlvs);
+            let Ok(crate::Status::Complete { header: h, .. }) = crate::parse(&wire, &opts) else {
+                panic!("{tlvs:?}");
+            };
+            assert_eq!((h.aws_vpce_id(), h.azure_link_id(), h.gcp_psc_connection_id()), want);
+        };
+        check(
+            &[(0xEA, b"\x02x"), (0xEA, b"\x01"), (0xEA, b"\x01vpce-1a")],
+            (Some("vpce-1a"), None, None),
+        );
+        check(&[(0xEA, b"\x01vpce 1"), (0xEA, b"\x01\x1b[2J")], (None, None, None));
+        check(
+            &[(0xEE, b"\x02\x01\x02\x03\x04"), (0xEE, b"\x01\x04\x03\x02\x01")],
+            (None, Some(0x0102_0304), None),
+        );
+        check(&[(0xE0, b"relay"), (0xE0, &[0, 0, 0, 0, 0, 0, 1, 2])], (None, None, Some(0x102)));
     }
 }

@@ -21,7 +21,8 @@ pub fn ipv4_text(text: &[u8]) -> Option<Ipv4Addr> {
 /// A whole, valid dotted quad at the start of `s` followed by `end` (`None`: the end of `s`),
 /// and its length, read in one straight pass: about a third of the instructions of v1's
 /// byte-by-byte reader, which is kept for everything else (an unfinished or invalid address,
-/// and the error offsets). Accepts every valid address, and only what the byte-by-byte reader
+/// and the error offsets). Speed trick `v1-tcp4-fast` in benchmarks/README.md:
+/// `ir_rs "v1 TCP4"`. Accepts every valid address, and only what the byte-by-byte reader
 /// accepts, with the same value (tested here and in v1).
 pub(crate) fn read_ipv4(s: &[u8], end: Option<u8>) -> Option<(Ipv4Addr, usize)> {
     let digit = |i: usize| s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9);
@@ -54,7 +55,8 @@ pub(crate) fn read_ipv4(s: &[u8], end: Option<u8>) -> Option<(Ipv4Addr, usize)> 
 /// of `s` followed by `end`, and its length, read in one straight pass: a third of the time of
 /// v1's byte-by-byte reader, which is kept for everything else (dotted quads, unfinished or
 /// invalid text, and the error offsets). Accepts only what the byte-by-byte reader accepts,
-/// with the same value (tested in v1).
+/// with the same value (tested in v1). Speed trick `v1-ipv6-fast` in benchmarks/README.md:
+/// `ir_rs "v1 TCP6"`.
 pub(crate) fn read_ipv6(s: &[u8], end: u8) -> Option<(Ipv6Addr, usize)> {
     let mut groups = [0u16; 8];
     let mut n = 0; // groups read
@@ -108,7 +110,7 @@ pub(crate) fn read_ipv6(s: &[u8], end: u8) -> Option<(Ipv6Addr, usize)> {
 
 /// Hands `f` an address's text as v1 lines and `.source` show it (rules 10, 11, D8), written
 /// on the stack in a buffer of the family's size. (A returned buffer cost a `memset` and a
-/// copy per `.source`: callgrind.)
+/// copy per `.source`: speed trick `ip-text` in benchmarks/README.md.)
 #[inline]
 pub fn with_ip_text<R>(ip: IpAddr, f: impl FnOnce(&[u8]) -> R) -> R {
     match ip {
@@ -144,7 +146,8 @@ const OCTET_TEXT: [[u8; 4]; 256] = {
 };
 
 /// Dotted-quad text without going through `fmt`: four table lookups, each written as a
-/// whole 4-byte word (callgrind: a third of the instructions of digit-by-digit division).
+/// whole 4-byte word: a third of the instructions of digit-by-digit division (speed trick
+/// `ip-text`: `ir_py "$V2" 'h.source'`).
 /// Returns the length written at the start of `out`.
 fn write_ipv4(ip: Ipv4Addr, out: &mut [u8; 19]) -> usize {
     let mut n = 0;

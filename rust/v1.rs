@@ -299,7 +299,8 @@ fn port_fast(s: &[u8], end: u8) -> Option<(u16, usize)> {
 
 /// The common case of [`parse`]: a whole, valid `PROXY TCP4` line, read in one straight pass
 /// (half the time of the general pass, which is kept for everything else: other protocols,
-/// unfinished or invalid lines, and the error offsets). Accepts only what the general pass
+/// unfinished or invalid lines, and the error offsets; speed trick `v1-tcp4-fast` in
+/// benchmarks/README.md: `ir_rs "v1 TCP4"`). Accepts only what the general pass
 /// accepts, with the same layout (tested).
 fn tcp4_fast(buf: &[u8]) -> Option<Layout> {
     let rest = buf.strip_prefix(b"PROXY TCP4 ")?;

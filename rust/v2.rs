@@ -267,6 +267,21 @@ impl Builder {
         Ok(self)
     }
 
+    /// Reserves a CRC32C TLV at this point, filled in by [`Builder::finish`]: a header rebuilt
+    /// from the TLVs it was received with keeps its checksum where it was.
+    ///
+    /// # Errors
+    /// A CRC32C TLV is reserved already (here or by `new`): a header carries one checksum.
+    pub fn crc32c(&mut self) -> Result<&mut Self, BuildError> {
+        if self.crc_at.is_some() {
+            return Err(BuildError::TlvLength { kind: tlv::CRC32C, len: 4 });
+        }
+        self.buf.extend_from_slice(&[tlv::CRC32C, 0, 4]);
+        self.crc_at = Some(self.buf.len());
+        self.buf.extend_from_slice(&[0; 4]);
+        Ok(self)
+    }
+
     /// The finished header.
     ///
     /// # Errors

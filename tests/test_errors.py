@@ -290,3 +290,100 @@ def test_parse_signature() -> None:
         "haproxy_limits",
     ]
     assert sig.parameters["max_size"].default == 4096
+
+
+# --- huge integers and odd buffers (issue 15 item 9) ----------------------------------------
+
+HUGE = [2**64, 2**200, -(2**200)]
+
+
+@pytest.mark.parametrize("value", HUGE)
+def test_huge_max_size_is_a_value_error(value: int) -> None:
+    for call in (lambda: pp.parse(V2, max_size=value), lambda: pp.Parser(max_size=value)):
+        with pytest.raises(ValueError, match="max_size must be between") as e:
+            call()
+        assert not isinstance(e.value, OverflowError)
+
+
+@pytest.mark.parametrize("value", HUGE)
+def test_huge_command_protocol_and_tlv_type_are_value_errors(value: int) -> None:
+    src, dst = ("192.0.2.1", 1), ("198.51.100.2", 2)
+    for kwargs in ({"command": value}, {"protocol": value}, {"tlvs": [(value, b"")]}):
+        with pytest.raises(pp.BuildError):
+            pp.build_v2(src, dst, **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(pp.BuildError):
+            pp.Header.v2(src, dst, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not in 0-255") as e:
+        pp.Tlv(value, b"")
+    assert not isinstance(e.value, OverflowError)
+
+
+@pytest.mark.parametrize("value", [*HUGE, 2**32 + 5, -1, 2**128 + 7])
+def test_crc32c_start_value_wraps_modulo_2_32_like_zlib(value: int) -> None:
+    """Any int is taken modulo 2**32, however large (zlib.crc32's rule)."""
+    for data in (b"abc", bytearray(b"abc")):
+        assert pp.crc32c(data, value) == pp.crc32c(data, value % 2**32)
+
+
+@pytest.mark.parametrize(("start", "found"), [(2**200, -1), (-(2**200), 3), (2**64, -1)])
+def test_find_signature_huge_start_is_clamped_like_bytes_find(start: int, found: int) -> None:
+    data = b"abcPROXY TCP4"
+    assert pp.find_signature(data, start) == found
+    assert pp.find_signature(bytearray(data), start) == found
+    assert data.find(b"PROXY ", start) == found
+
+
+def _odd_buffers(data: bytes) -> list[Any]:
+    """The same bytes behind exporters whose item format is not ``B``."""
+    import array
+
+    out: list[Any] = [memoryview(data).cast("b"), memoryview(data).cast("c")]
+    if len(data) % 4 == 0:
+        out.append(array.array("i", data))
+        out.append(memoryview(data).cast("I"))
+    return out
+
+
+def test_crc32c_takes_any_contiguous_buffer_like_zlib() -> None:
+    import zlib
+
+    data = b"0123456789abcdef" * 3
+    for buf in _odd_buffers(data):
+        assert pp.crc32c(buf) == pp.crc32c(data), buf
+        zlib.crc32(buf)  # what the rule copies: zlib accepts it too
+
+
+def test_parsers_take_any_contiguous_buffer() -> None:
+    data = V2 + b"\0" * (-len(V2) % 4)
+    for buf in _odd_buffers(data):
+        assert pp.parse(buf).to_bytes() == V2
+        assert pp.detect(buf) == 2
+        assert pp.find_signature(buf) == 0
+        p = pp.Parser()
+        assert p.feed(buf) is not None
+
+
+def test_non_contiguous_buffer_is_a_value_error() -> None:
+    view = memoryview(V2 * 2)[::2]
+    for call in (
+        lambda: pp.parse(view),
+        lambda: pp.crc32c(view),
+        lambda: pp.detect(view),
+        lambda: pp.find_signature(view),
+        lambda: pp.Parser().feed(view),
+    ):
+        with pytest.raises(ValueError, match="contiguous") as e:
+            call()
+        assert type(e.value) is ValueError
+
+
+@pytest.mark.parametrize("host", ["1.2.3.4%lo l", "1.2.3.4%eth0", "1.2.3.4%"])
+def test_zone_on_ipv4_is_invalid(host: str) -> None:
+    for build in (pp.build_v1, pp.build_v2):
+        with pytest.raises(pp.BuildError, match="not an IPv4 or IPv6 address"):
+            build((host, 1), ("5.6.7.8", 2))
+
+
+def test_zone_on_ipv6_is_dropped() -> None:
+    """A socket's IPv6 name may carry a zone; the wire has no room for it."""
+    assert pp.build_v1(("fe80::1%eth0", 1), ("::1", 2)) == b"PROXY TCP6 fe80::1 ::1 1 2\r\n"

@@ -85,3 +85,26 @@ def test_every_public_name_resolves() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         proxyproto_rs.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_metadata_declares_licenses_and_python_versions() -> None:
+    meta = metadata_of_installed()
+    assert meta["License-Expression"] == "MIT OR Apache-2.0"
+    assert sorted(meta.get_all("License-File") or []) == ["LICENSE-APACHE", "LICENSE-MIT"]
+    assert meta["Requires-Python"] == ">=3.11"
+    classifiers = set(meta.get_all("Classifier") or [])
+    for minor in range(11, 16):
+        assert f"Programming Language :: Python :: 3.{minor}" in classifiers
+    assert "Typing :: Typed" in classifiers
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
+    assert {"Homepage", "Repository", "Issues", "Changelog"} <= set(urls)
+
+
+def test_typing_files_ship_with_the_package() -> None:
+    here = Path(proxyproto_rs.__file__).parent
+    assert (here / "py.typed").is_file()
+    assert (here / "_core.pyi").is_file()
+
+
+def metadata_of_installed() -> importlib.metadata.PackageMetadata:
+    return importlib.metadata.metadata("proxyproto_rs")

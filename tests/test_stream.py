@@ -224,3 +224,30 @@ def test_parser_options_match_parse() -> None:
                 assert got[1] is None
             else:
                 assert got == want, (opts, data)
+
+
+def test_feed_after_completion_is_bounded_by_max_size() -> None:
+    """After the header, feed() keeps at most max_size bytes of trailing data: the bytes that
+    came with the header are always kept, later ones only while the total fits; past that
+    feed() raises ValueError and keeps nothing of that call (hand the stream to the
+    application instead of feeding it)."""
+    p = pp.Parser(max_size=64)
+    assert p.feed(V1 + b"x" * 100) is not None  # arrived with the header: kept whole
+    assert p.trailing_data == b"x" * 100
+    with pytest.raises(ValueError, match="max_size") as e:
+        p.feed(b"y")
+    assert type(e.value) is ValueError
+    assert p.trailing_data == b"x" * 100
+    p = pp.Parser(max_size=64)
+    h = p.feed(V1)
+    assert p.feed(b"a" * 60) == h
+    assert p.feed(b"b" * 4) == h
+    with pytest.raises(ValueError, match="max_size"):
+        p.feed(b"c")
+    assert p.trailing_data == b"a" * 60 + b"b" * 4
+    assert p.feed(b"") == h
+    p = pp.Parser()
+    assert p.feed(V1) is not None
+    with pytest.raises(ValueError, match="max_size"):
+        p.feed(bytes(10 * 1024 * 1024))
+    assert p.trailing_data == b""

@@ -293,3 +293,72 @@ def test_D4_ssl_sub_tlv_types_are_not_top_level_types(sub: tuple[int, bytes]) ->
 def test_D4_builder_accepts_any_ssl_sub_tlv_type() -> None:
     out = pp.build_v2(("1.2.3.4", 1), ("5.6.7.8", 2), tlvs=[(0x20, ssl_value(0, 0, [(0x03, b"")]))])
     assert pp.parse(out).ssl is not None
+
+
+# --- several cloud TLVs of one type (issue 15 item 3) ---------------------------------------
+
+
+def test_azure_link_id_is_the_first_well_formed_0xee() -> None:
+    """Several 0xEE TLVs: another subtype or length first does not hide a LINKID after it
+    (as the Go library reads them)."""
+    h = hdr(tlv(0xEE, b"\x02\x01\x02\x03\x04"), tlv(0xEE, b"\x01\x01"), tlv(0xEE, b"\x01xV4\x12"))
+    assert h.azure_link_id == 0x12345678
+    assert hdr(tlv(0xEE, b"\x01\x01\x00\x00\x00"), tlv(0xEE, b"\x01xV4\x12")).azure_link_id == 1
+
+
+def test_gcp_psc_connection_id_is_the_first_well_formed_0xe0() -> None:
+    value = struct.pack(">Q", 0x0102030405060708)
+    h = hdr(tlv(0xE0, b"relay"), tlv(0xE0, b""), tlv(0xE0, value), tlv(0xE0, bytes(8)))
+    assert h.gcp_psc_connection_id == 0x0102030405060708
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"\x01",
+        b"\x01vpce-1 2",
+        b"\x01vpce\x1b[2J",
+        b"\x01vpce\n-1",
+        b"\x01vpce_1",
+        b"\x01vpce-\xc3\xa9",
+        b"\x01\xff",
+    ],
+)
+def test_aws_vpce_id_must_be_a_plausible_endpoint_id(value: bytes) -> None:
+    """Letters, digits and ``-``, at least one: anything else (empty, controls, spaces,
+    non-ASCII) is not an endpoint id, and is None rather than text to print."""
+    assert hdr(tlv(0xEA, value)).aws_vpce_id is None
+
+
+def test_aws_vpce_id_is_the_first_well_formed_0xea() -> None:
+    h = hdr(tlv(0xEA, b"\x02other"), tlv(0xEA, b"\x01"), tlv(0xEA, b"\x01vpce-0a1B"))
+    assert h.aws_vpce_id == "vpce-0a1B"
+
+
+# --- rebuilding a captured header (issue 15 item 12) ----------------------------------------
+
+
+def test_build_v2_recomputes_a_crc32c_tlv_given_in_tlvs_in_place() -> None:
+    """``build_v2(h.source, h.destination, tlvs=h.tlvs)`` rebuilds a header that carried a
+    CRC32C TLV: the TLV keeps its place and gets the new header's checksum."""
+    h = pp.Header.v2(("192.0.2.1", 1), ("198.51.100.2", 2), tlvs=[(0x01, b"h2")], crc32c=True)
+    assert [t.type for t in h.tlvs] == [0x03, 0x01]
+    again = pp.build_v2(h.source, h.destination, tlvs=h.tlvs)
+    assert again == h.to_bytes()
+    # Another address: the CRC32C TLV is recomputed, not copied.
+    moved = pp.parse(pp.build_v2(("192.0.2.9", 1), h.destination, tlvs=h.tlvs))
+    assert [t.type for t in moved.tlvs] == [0x03, 0x01]
+    assert moved.crc32c is not None
+    assert moved.crc32c != h.crc32c
+    # Order kept: a CRC32C TLV given last stays last, whatever value it carried.
+    last = pp.parse(pp.build_v2(h.source, h.destination, tlvs=[(0x01, b"h2"), (0x03, b"\0\0\0\0")]))
+    assert [t.type for t in last.tlvs] == [0x01, 0x03]
+    # crc32c=True with one in tlvs: that one is the checksum, none is added.
+    both = pp.parse(pp.build_v2(h.source, h.destination, tlvs=h.tlvs, crc32c=True))
+    assert both == pp.parse(again)
+
+
+@pytest.mark.parametrize("tlvs", [[(0x03, b"abc")], [(0x03, b"\0" * 4), (0x03, b"\0" * 4)]])
+def test_build_v2_rejects_a_malformed_or_second_crc32c_tlv(tlvs: list[tuple[int, bytes]]) -> None:
+    with pytest.raises(pp.BuildError):
+        pp.build_v2(("192.0.2.1", 1), ("198.51.100.2", 2), tlvs=tlvs)

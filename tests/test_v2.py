@@ -7,6 +7,7 @@ builder); every valid one goes through ``check_vector``, every rejection through
 
 from __future__ import annotations
 
+import pickle
 import struct
 from pathlib import Path
 
@@ -663,7 +664,6 @@ def test_header_is_immutable(data: bytes) -> None:
 def test_header_value_semantics_and_pickle(data: bytes) -> None:
     """== by value, hashable (equal headers hash equal), picklable, bytes() round trip."""
     import copy
-    import pickle
 
     h = pp.parse(data)
     h2 = pp.parse(bytearray(data) + b"payload")
@@ -749,3 +749,81 @@ def test_D3_local_tlvs_that_frame_but_break_D4_are_not_ignored(
     data = v2(ver_cmd, 0x00, tlv(0x03, b"\xde\xad\xbe\xef") + bad_tlv)
     with pytest.raises(pp.InvalidHeaderError):
         pp.parse(data, **opts)
+
+
+# --- unpickling is parsing (issue 15 item 8) ------------------------------------------------
+
+
+def test_unpickling_verifies_the_crc32c() -> None:
+    """An altered pickle whose CRC32C no longer matches fails as parse() would."""
+    h = pp.Header.v2(("192.0.2.1", 56324), ("198.51.100.2", 443), crc32c=True)
+    wire = h.to_bytes()
+    forged = wire.replace(bytes([192, 0, 2, 1]), bytes([10, 0, 0, 1]))
+    assert forged != wire
+    data = pickle.dumps(h, protocol=4).replace(wire, forged)
+    with pytest.raises(pp.ChecksumError):
+        pp.parse(forged)
+    with pytest.raises(pp.ChecksumError):
+        pickle.loads(data)
+
+
+def test_unpickling_rejects_leftover_bytes() -> None:
+    """A pickle whose header bytes carry more after the header is refused, not truncated."""
+    h = pp.Header.v1(("192.0.2.1", 1), ("198.51.100.2", 2))
+    wire = h.to_bytes()
+
+    class Forged:
+        def __reduce__(self) -> tuple[object, tuple[bytes]]:
+            return h.__reduce__()[0], (wire + b"GET",)
+
+    with pytest.raises(pp.InvalidHeaderError) as e:
+        pickle.loads(pickle.dumps(Forged()))
+    assert (e.value.kind, e.value.offset) == ("trailing_data", len(wire))
+    assert pickle.loads(pickle.dumps(h)) == h
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r",
+        b"GET / HTTP/1.1\r\n",
+    ],
+)
+def test_unpickling_applies_parse_checks(data: bytes) -> None:
+    with pytest.raises(pp.ProxyProtocolError):
+        pp._core._header_from_bytes(data)
+
+
+def test_unpickling_takes_any_valid_header_size() -> None:
+    """Pickles of headers over parse()'s default max_size still load."""
+    h = pp.Header.v2(("192.0.2.1", 1), ("198.51.100.2", 2), tlvs=[(0xE1, bytes(5000))])
+    assert pickle.loads(pickle.dumps(h)) == h
+
+
+# --- a typed INET endpoint (issue 15 item 15) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "source", "destination"),
+    [
+        (
+            pp.Header.v1(("192.0.2.1", 1), ("198.51.100.2", 2)),
+            ("192.0.2.1", 1),
+            ("198.51.100.2", 2),
+        ),
+        (pp.Header.v2(("2001:db8::1", 1), ("::1", 2)), ("2001:db8::1", 1), ("::1", 2)),
+        (pp.Header.v2("/tmp/a", "/tmp/b"), None, None),
+        (pp.Header.v2(b"\0abstract", b"\0b"), None, None),
+        (pp.Header.local(), None, None),
+        (pp.Header.v1(), None, None),
+    ],
+)
+def test_source_inet_and_destination_inet(
+    header: pp.Header, source: tuple[str, int] | None, destination: tuple[str, int] | None
+) -> None:
+    """``(host, port)`` for INET and INET6 only: ``host, port = h.source_inet`` type-checks."""
+    assert header.source_inet == source
+    assert header.destination_inet == destination
+    if source is not None:
+        assert header.source_inet == header.source
+        assert header.destination_inet == header.destination

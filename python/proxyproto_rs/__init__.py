@@ -12,18 +12,23 @@ does not pay for them at start-up. Type checkers see ordinary imports.
 from proxyproto_rs._core import (
     MAX_V1_SIZE,
     MAX_V2_SIZE,
+    SPP_MAGIC,
+    SPP_SIZE,
     V2_SIGNATURE,
     Header,
     Parser,
+    SppHeader,
     SslInfo,
     Tlv,
     __version__,
+    build_spp,
     build_v1,
     build_v2,
     crc32c,
     detect,
     find_signature,
     parse,
+    parse_spp,
 )
 from proxyproto_rs._errors import (
     BuildError,
@@ -64,9 +69,13 @@ else:
         return sorted(set(globals()) | set(_LAZY))
 
 
+del TYPE_CHECKING
+
 __all__ = [
     "MAX_V1_SIZE",
     "MAX_V2_SIZE",
+    "SPP_MAGIC",
+    "SPP_SIZE",
     "V2_SIGNATURE",
     "BuildError",
     "ChecksumError",
@@ -80,14 +89,17 @@ __all__ = [
     "PeerRefusedError",
     "Protocol",
     "ProxyProtocolError",
+    "SppHeader",
     "SslInfo",
     "Tlv",
     "__version__",
+    "build_spp",
     "build_v1",
     "build_v2",
     "crc32c",
     "detect",
     "find_signature",
     "parse",
+    "parse_spp",
     "scan",
 ]

@@ -24,18 +24,23 @@ socket), a ``str`` or ``bytes`` UNIX path (``bytes`` starting with NUL: abstract
 __all__ = [
     "MAX_V1_SIZE",
     "MAX_V2_SIZE",
+    "SPP_MAGIC",
+    "SPP_SIZE",
     "V2_SIGNATURE",
     "Header",
     "Parser",
+    "SppHeader",
     "SslInfo",
     "Tlv",
     "__version__",
+    "build_spp",
     "build_v1",
     "build_v2",
     "crc32c",
     "detect",
     "find_signature",
     "parse",
+    "parse_spp",
     "_header_from_bytes",
     "_Scanner",
 ]
@@ -48,6 +53,10 @@ MAX_V2_SIZE: Final[int]
 """65551: the longest v2 header, 16 + 65535."""
 V2_SIGNATURE: Final[bytes]
 """The 12-byte v2 signature ``b"\\r\\n\\r\\n\\x00\\r\\nQUIT\\n"``."""
+SPP_MAGIC: Final[bytes]
+"""``b"\\x56\\xec"``: the two bytes that open a Simple Proxy Protocol header."""
+SPP_SIZE: Final[int]
+"""38: the length of a Simple Proxy Protocol header."""
 
 @final
 class Tlv:
@@ -152,6 +161,16 @@ class Header:
     def destination(self) -> _Address | None:
         """The address the client connected to, like ``socket.getsockname()``; or ``None``."""
     @property
+    def source_inet(self) -> tuple[str, int] | None:
+        """``source`` when it is an INET or INET6 ``(host, port)``, else ``None``.
+
+        The typed way to unpack an IP endpoint: ``host, port = h.source_inet`` after a
+        ``None`` check, where ``h.source`` may also be a UNIX path.
+        """
+    @property
+    def destination_inet(self) -> tuple[str, int] | None:
+        """``destination`` when it is an INET or INET6 ``(host, port)``, else ``None``."""
+    @property
     def length(self) -> int:
         """Bytes the header took on the wire; the payload starts there."""
     @property
@@ -177,15 +196,23 @@ class Header:
         """TLV 0x30: network namespace name."""
     @property
     def aws_vpce_id(self) -> str | None:
-        """TLV 0xEA subtype 0x01: the AWS PrivateLink VPC endpoint id."""
+        """TLV 0xEA subtype 0x01: the AWS PrivateLink VPC endpoint id.
+
+        The first such TLV whose id is plausible (letters, digits and ``-``, at least one
+        character); ``None`` if there is none, so the text is always safe to print.
+        """
     @property
     def azure_link_id(self) -> int | None:
-        """TLV 0xEE subtype 0x01: the Azure Private Link LINKID (u32, little-endian)."""
+        """TLV 0xEE subtype 0x01: the Azure Private Link LINKID (u32, little-endian).
+
+        The first 0xEE TLV of that subtype and 5 bytes; other 0xEE TLVs are skipped.
+        """
     @property
     def gcp_psc_connection_id(self) -> int | None:
         """TLV 0xE0 of exactly 8 bytes read as GCP's pscConnectionId (u64, big-endian).
 
-        0xE0 is also generic custom space: this only interprets, it never rejects.
+        The first 0xE0 TLV of 8 bytes. 0xE0 is also generic custom space: this only
+        interprets, it never rejects.
         """
     def to_bytes(self) -> bytes:
         """The header exactly as it stood on the wire."""
@@ -194,7 +221,11 @@ class Header:
     def __hash__(self) -> int: ...
     @staticmethod
     def v1(source: _AddressInput | None = None, destination: _AddressInput | None = None) -> Header:
-        """``parse(build_v1(source, destination))``."""
+        """``parse(build_v1(source, destination))``: see :func:`build_v1`.
+
+        Raises:
+            BuildError: as :func:`build_v1` raises it.
+        """
     @staticmethod
     def v2(
         source: _AddressInput | None = None,
@@ -210,21 +241,37 @@ class Header:
         netns: str | None = None,
         aws_vpce_id: str | None = None,
     ) -> Header:
-        """``parse(build_v2(...))`` with the same arguments."""
+        """``parse(build_v2(...))`` with the same arguments: see :func:`build_v2` for source,
+        destination, command, protocol, tlvs, crc32c, alpn, authority, unique_id, netns and
+        aws_vpce_id.
+
+        Raises:
+            BuildError: as :func:`build_v2` raises it.
+        """
     @staticmethod
     def local(
         *,
         tlvs: Iterable[Tlv | tuple[int, Buffer]] | None = None,
         crc32c: bool = False,
     ) -> Header:
-        """A v2 LOCAL header (health check) with no addresses."""
+        """A v2 LOCAL header (health check) with no addresses.
+
+        Args:
+            tlvs: TLVs to carry, as for :func:`build_v2`.
+            crc32c: add a CRC32C TLV first and fill it in.
+
+        Raises:
+            BuildError: as :func:`build_v2` raises it.
+        """
 
 @final
 class Parser:
     """Streaming, sans-IO parser for one connection: feed it bytes as they arrive.
 
     Any split of the same bytes gives the same outcome. It never buffers more than
-    ``max_size`` bytes (v1: 107), and once it raised it stays failed.
+    ``max_size`` bytes of header (v1: 107), nor more than ``max_size`` bytes of trailing
+    data after it, and once it raised it stays failed. Use one Parser per connection from
+    one thread at a time: a call made while another runs raises ``ValueError``.
     """
 
     def __new__(
@@ -244,12 +291,23 @@ class Parser:
     def feed(self, data: Buffer, /) -> Header | None:
         """Buffer *data*; return the header once it is complete, else ``None``.
 
-        Bytes beyond the header go to ``trailing_data``. After completion, further data is
-        appended to ``trailing_data`` and the header is returned again.
+        Args:
+            data: any C-contiguous buffer, read as raw bytes.
+
+        Returns:
+            The header once complete (again on every later call), else ``None``.
+
+        Bytes beyond the header go to ``trailing_data``: all of those that came with the
+        header, then later ones while ``trailing_data`` stays within ``max_size`` bytes.
+        Read ``trailing_data`` and hand the rest of the stream to the application.
 
         Raises:
             InvalidHeaderError: the bytes fed can never form a valid header (or a subclass:
                 HeaderTooLargeError, ChecksumError). Raised again by every later call.
+            ValueError: after completion, *data* would take ``trailing_data`` past
+                ``max_size`` (nothing of it is kept); another call on this Parser is
+                running; or *data* is not C-contiguous.
+            TypeError: *data* is not a buffer.
         """
     @property
     def needed(self) -> int:
@@ -280,7 +338,8 @@ def parse(
     """Parse one header at the start of *data*; ``header.length`` bytes belong to it.
 
     Args:
-        data: any buffer (bytes, bytearray, memoryview); read without copying.
+        data: any C-contiguous buffer (bytes, bytearray, memoryview, array ...), read as
+            raw bytes without copying.
         allow_v1: accept the text format.
         allow_v2: accept the binary format.
         verify_checksum: check a CRC32C TLV if present (SPEC rule 34).
@@ -288,10 +347,16 @@ def parse(
         haproxy_limits: HAProxy's receiver profile: only the short ``PROXY UNKNOWN``,
             AUTHORITY at most 255 bytes, any TLV value at most 1024 bytes.
 
+    Returns:
+        The header; ``header.length`` bytes of *data* belong to it, the rest is payload.
+
     Raises:
         IncompleteHeaderError: *data* is a valid but unfinished prefix.
         InvalidHeaderError: *data* can never start a valid header (HeaderTooLargeError,
             ChecksumError are subclasses).
+        ValueError: ``max_size`` outside 16-65551 (however large), both versions
+            disallowed, or *data* not C-contiguous.
+        TypeError: *data* is not a buffer, or an option has the wrong type.
     """
 
 def build_v1(
@@ -300,8 +365,17 @@ def build_v1(
     """A v1 line: ``TCP4``/``TCP6`` from ``(host, port)``; ``None, None`` gives
     ``b"PROXY UNKNOWN\\r\\n"``.
 
+    Args:
+        source: the client's address, like ``socket.getpeername()`` (an IPv6 zone such as
+            ``%eth0`` is dropped: the line has no room for it).
+        destination: the address the client connected to.
+
+    Returns:
+        The line, CRLF included.
+
     Raises:
-        BuildError: a bad address or port, mixed families, or only one address.
+        BuildError: a bad address (an IPv4 host with a zone included) or port, mixed
+            families, a UNIX address, or only one address.
     """
 
 def build_v2(
@@ -320,27 +394,142 @@ def build_v2(
 ) -> bytes:
     """A v2 header. No addresses gives the LOCAL/UNSPEC form (health check).
 
-    TLVs are written in this order: CRC32C (filled in when ``crc32c=True``), ALPN,
-    AUTHORITY, UNIQUE_ID, NETNS, AWS, then ``tlvs`` as given.
+    Args:
+        source: the client's address: ``(host, port)``, or a ``str``/``bytes`` UNIX path.
+        destination: the address the client connected to, of the same family.
+        command: PROXY (the default with addresses) or LOCAL (the default without).
+        protocol: STREAM (the default with addresses), DGRAM or UNSPEC.
+        tlvs: more TLVs, as ``Tlv`` objects or ``(type, value)`` pairs, in wire order.
+        crc32c: add a CRC32C TLV first and fill it in.
+        alpn: TLV 0x01.
+        authority: TLV 0x02 (UTF-8).
+        unique_id: TLV 0x05, at most 128 bytes.
+        netns: TLV 0x30 (UTF-8).
+        aws_vpce_id: TLV 0xEA with subtype 0x01.
+
+    Returns:
+        The header's bytes. TLVs are written in this order: CRC32C (when ``crc32c=True``),
+        ALPN, AUTHORITY, UNIQUE_ID, NETNS, AWS, then ``tlvs`` as given. A CRC32C TLV in
+        ``tlvs`` (a header rebuilt with ``tlvs=h.tlvs``) keeps its place and is recomputed;
+        it is then the only one, whatever ``crc32c`` says.
 
     Raises:
         BuildError: port out of range, bad address, mixed families, UNIX path over 108
-            bytes, a TLV value over 65535 bytes or a header over 65551 bytes.
+            bytes, a TLV value over 65535 bytes or a header over 65551 bytes, a TLV type,
+            command or protocol out of range (however large), a CRC32C TLV in ``tlvs``
+            that is not 4 bytes or comes twice.
+        TypeError: an argument of the wrong type.
     """
 
 def _header_from_bytes(data: Buffer, /) -> Header:
-    """Unpickling helper: re-parse bytes a Header was made from."""
+    """Unpickling helper: ``parse(data)`` with every check ``parse()`` makes (the CRC32C
+    included) at any header size; *data* must be the header and nothing more.
+
+    Raises:
+        InvalidHeaderError: *data* is not exactly one valid header (kind ``trailing_data``
+            when bytes follow it).
+        IncompleteHeaderError: *data* is an unfinished header.
+    """
 
 def crc32c(data: Buffer, value: int = 0, /) -> int:
     """CRC32C (Castagnoli) of *data*, chainable like ``zlib.crc32``:
-    ``crc32c(b, crc32c(a)) == crc32c(a + b)``."""
+    ``crc32c(b, crc32c(a)) == crc32c(a + b)``.
 
-def detect(data: Buffer, /) -> Literal[0, 1, 2] | None:
-    """1 for v1, 2 for v2, 0 if *data* cannot start a PROXY header, None if more bytes
-    are needed to tell."""
+    Args:
+        data: any C-contiguous buffer, read as raw bytes whatever its item format (as
+            ``zlib.crc32`` reads it).
+        value: the CRC to continue from, taken modulo 2**32 however large or negative.
+
+    Returns:
+        The CRC32C, 0 to 2**32 - 1.
+
+    Raises:
+        ValueError: *data* is not C-contiguous.
+        TypeError: *data* is not a buffer, or *value* not an integer.
+    """
+
+@overload
+def detect(data: Buffer, /, *, spp: Literal[False] = False) -> Literal[0, 1, 2] | None:
+    """Which PROXY protocol version *data* starts with, from its first bytes only.
+
+    Args:
+        data: any C-contiguous buffer, read as raw bytes.
+        spp: also recognise Cloudflare Spectrum's Simple Proxy Protocol.
+
+    Returns:
+        1 for v1, 2 for v2, 0 if *data* cannot start a PROXY header, None if more bytes
+        are needed to tell. With ``spp=True``, ``"spp"`` when *data* starts with the Simple
+        Proxy Protocol magic ``0x56EC`` (and None for its first byte alone); off by default:
+        two bytes are a weak signature, so only ask where Cloudflare Spectrum's UDP traffic
+        is expected.
+
+    Raises:
+        ValueError: *data* is not C-contiguous.
+        TypeError: *data* is not a buffer.
+    """
+
+@overload
+def detect(data: Buffer, /, *, spp: bool) -> Literal[0, 1, 2, "spp"] | None: ...
+
+@final
+class SppHeader:
+    """Cloudflare Spectrum's Simple Proxy Protocol header (38 bytes before a UDP payload).
+
+    Immutable, hashable, ``==`` by value, picklable. IPv4 addresses, sent IPv4-mapped on
+    the wire, read back as plain IPv4 text.
+    """
+
+    def __new__(cls, client: _AddressInput, proxy: _AddressInput) -> SppHeader: ...
+    @property
+    def client(self) -> tuple[str, int]:
+        """The client: the datagram's original ``(host, port)``."""
+    @property
+    def proxy(self) -> tuple[str, int]:
+        """The proxy: the Spectrum ``(host, port)`` the client sent the datagram to."""
+    @property
+    def length(self) -> Literal[38]:
+        """Bytes of the header on the wire; the payload starts there."""
+    def to_bytes(self) -> bytes:
+        """The 38 wire bytes."""
+    def __bytes__(self) -> bytes: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def parse_spp(data: Buffer, /) -> SppHeader:
+    """Parse the Simple Proxy Protocol header at the start of *data* (a UDP datagram).
+
+    The payload is ``data[38:]``.
+
+    Raises:
+        InvalidHeaderError: *data* does not start with the magic ``0x56EC`` (kind
+            ``"spp_magic"``, offset 0 or 1).
+        IncompleteHeaderError: fewer than 38 bytes (kind ``"incomplete"``).
+    """
+
+def build_spp(client: _AddressInput, proxy: _AddressInput) -> bytes:
+    """The 38-byte Simple Proxy Protocol header for a datagram from *client* to *proxy*.
+
+    Both are ``(host, port)`` with an IPv4 or IPv6 host (IPv4 is written IPv4-mapped).
+
+    Raises:
+        BuildError: not an IP ``(host, port)`` (kind ``"address"`` or ``"port"``).
+    """
 
 def find_signature(data: Buffer, start: int = 0, /) -> int:
-    """Offset of the first v1 (``b"PROXY "``) or v2 signature at or after *start*, or -1."""
+    """Offset of the first v1 (``b"PROXY "``) or v2 signature at or after *start*, or -1.
+
+    Args:
+        data: any C-contiguous buffer, read as raw bytes.
+        start: where to start looking; negative counts from the end, and any size is
+            clamped to the buffer, as ``bytes.find`` does.
+
+    Returns:
+        The offset of the signature, or -1.
+
+    Raises:
+        ValueError: *data* is not C-contiguous.
+        TypeError: *data* is not a buffer, or *start* not an integer.
+    """
 
 @final
 class _Scanner:

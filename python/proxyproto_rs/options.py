@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypedDict
 
-from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser
+from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser, SppHeader
 
 if TYPE_CHECKING:
     import ssl as _ssl
@@ -82,6 +82,7 @@ class ServerOptionsKwargs(TypedDict, total=False):
     haproxy_limits: bool
     ssl: _ssl.SSLContext | None
     ssl_handshake_timeout: float | None
+    spp: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +114,9 @@ class ServerOptions:
         ssl: server ``SSLContext``; TLS starts on the bytes after the header (stream servers
             only).
         ssl_handshake_timeout: as in ``loop.create_server`` (``None``: asyncio's default).
+        spp: datagram servers only: every datagram from a trusted sender starts with
+            Cloudflare Spectrum's Simple Proxy Protocol header instead of a PROXY header
+            (the handler then sees an :class:`~proxyproto_rs.SppHeader`).
     """
 
     trusted: TrustedSpec | None = None
@@ -127,8 +131,9 @@ class ServerOptions:
     haproxy_limits: bool = False
     ssl: _ssl.SSLContext | None = None
     ssl_handshake_timeout: float | None = None
+    spp: bool = False
     _trust: _Trust = field(init=False, repr=False, compare=False, hash=False)
-    _policy3: Callable[[Any, Header | None, Any], bool] | None = field(
+    _policy3: Callable[[Any, Any, Any], bool] | None = field(
         init=False, repr=False, compare=False, hash=False
     )
 
@@ -144,7 +149,7 @@ class ServerOptions:
         _check_int("max_size", self.max_size, MIN_MAX_SIZE, MAX_V2_SIZE)
         if self.max_pending is not None:
             _check_int("max_pending", self.max_pending, 1, None)
-        for name in ("allow_v1", "allow_v2", "verify_checksum", "haproxy_limits"):
+        for name in ("allow_v1", "allow_v2", "verify_checksum", "haproxy_limits", "spp"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not (self.allow_v1 or self.allow_v2):
@@ -191,7 +196,9 @@ class ServerOptions:
         """
         return self._trust.allows(peername)
 
-    def accepts(self, peername: object, header: Header | None, sockname: object) -> bool:
+    def accepts(
+        self, peername: object, header: Header | SppHeader | None, sockname: object
+    ) -> bool:
         """Run the ``policy`` hook; ``True`` when there is none. Exceptions propagate."""
         policy = self._policy3
         return True if policy is None else bool(policy(peername, header, sockname))
@@ -292,7 +299,7 @@ class _Trust:
 
 def _three_argument_policy(
     policy: Policy | None,
-) -> Callable[[Any, Header | None, Any], bool] | None:
+) -> Callable[[Any, Any, Any], bool] | None:
     """*policy* as a three-argument callable; a two-argument one is adapted."""
     if policy is None:
         return None
@@ -313,7 +320,7 @@ def _three_argument_policy(
     if len(positional) <= 3 <= len(optional):
         return policy
     if len(positional) == 2:
-        two: Callable[[Any, Header | None], bool] = policy
+        two: Callable[[Any, Any], bool] = policy
         return lambda peer, header, _local: two(peer, header)
     raise TypeError(
         "policy must accept (peername, header, sockname) or (peername, header); "

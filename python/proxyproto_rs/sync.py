@@ -27,7 +27,8 @@ entry point of the package shares: a header is required; a peer outside ``truste
 socket's own are the ones to use (:func:`client_address`, :func:`server_address`).
 
 UDP has no connection: :func:`parse_datagram` applies the same rules to every datagram
-(SPEC rule 5).
+(SPEC rule 5), with a PROXY header or, behind Cloudflare Spectrum, its Simple Proxy Protocol
+header (``spp=True``).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeAlias, cast
 
-from proxyproto_rs._core import Header, parse
+from proxyproto_rs._core import SPP_SIZE, Header, SppHeader, parse, parse_spp
 from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import (
     IncompleteHeaderError,
@@ -82,7 +84,7 @@ WSGI_PEER_KEY: Final = "proxyproto_rs.proxy_peer"
 
 _PEEK_SIZE: Final = 4096
 """Bytes peeked at once: the default ``max_size``, so one peek holds any default header."""
-_QUIET_KINDS: Final = frozenset({"eof", "timeout", "connection_error"})
+_QUIET_KINDS: Final = frozenset({"eof", "timeout", "connection_error", "too_many_pending"})
 """Refusals logged at INFO: clients vanish all the time; everything else is a WARNING."""
 
 
@@ -273,7 +275,9 @@ class ProxyProtocolMixin:
     servers (or use :func:`enable` on an instance such as ``werkzeug.serving.make_server``
     returns). The header is read in ``finish_request``, i.e. in the thread that serves the
     connection on a threaded server, so a slow client never delays the others (on a
-    non-threaded server it delays everyone for up to ``timeout`` seconds).
+    non-threaded server it delays everyone for up to ``timeout`` seconds). With
+    ``max_pending`` set, a connection arriving while that many wait for their header is
+    refused (kind ``"too_many_pending"``).
 
     The request handler is made with ``client_address`` = the real client
     (:func:`client_address`); the header is ``server.get_proxy_header(request)``, and a WSGI
@@ -306,7 +310,12 @@ class ProxyProtocolMixin:
     def finish_request(self, request: Any, client_address: Address) -> None:
         """Read the header, then run the handler with the real client address."""
         opts = self.proxy_options or ServerOptions()
+        pending = self._proxy_pending(opts, +1)
         try:
+            if pending is not None and pending > cast(int, opts.max_pending):
+                raise PeerRefusedError(
+                    f"{pending - 1} connections wait for a header", kind="too_many_pending"
+                )
             header = _read_checked(request, opts, client_address)
             source = None if header is None else header.source
             real = client_address if source is None else source
@@ -314,6 +323,8 @@ class ProxyProtocolMixin:
         except (ProxyProtocolError, OSError) as exc:
             _log_refusal(client_address, exc)
             return  # socketserver then closes the request (shutdown_request)
+        finally:
+            self._proxy_pending(opts, -1)
         seen: dict[int, tuple[Header | None, Address]] = self.__dict__.setdefault("_proxy_seen", {})
         self._proxy_wsgi_handler()
         seen[id(served)] = (header, client_address)
@@ -323,6 +334,18 @@ class ProxyProtocolMixin:
             seen.pop(id(served), None)
             if served is not request:
                 served.close()
+
+    def _proxy_pending(self, opts: ServerOptions, delta: int) -> int | None:
+        """Count connections waiting for their header (``max_pending``); the new count."""
+        if opts.max_pending is None:
+            return None
+        lock: threading.Lock = self.__dict__.get("_proxy_lock") or self.__dict__.setdefault(
+            "_proxy_lock", threading.Lock()
+        )
+        with lock:
+            count: int = self.__dict__.get("_proxy_waiting", 0) + delta
+            self.__dict__["_proxy_waiting"] = count
+        return count
 
     def _proxy_wsgi_handler(self) -> None:
         """Swap a WSGI handler class for one that puts the header into the environ."""
@@ -404,22 +427,28 @@ class Datagram(NamedTuple):
     """The bytes after the header."""
     client: Address
     """The real client: the header's source, or the sender for LOCAL/UNSPEC and direct."""
-    header: Header | None
-    """The header (``None`` for a sender served with ``untrusted="direct"``)."""
+    header: Header | SppHeader | None
+    """The header (an :class:`~proxyproto_rs.SppHeader` with ``spp=True``; ``None`` for a
+    sender served with ``untrusted="direct"``)."""
 
 
 def parse_datagram(
     data: bytes,
     addr: Address,
     options: ServerOptions | None = None,
+    *,
+    sockname: Address = None,
     **kwargs: Unpack[ServerOptionsKwargs],
 ) -> Datagram:
     """Apply the server rules to one datagram received from *addr* (SPEC rule 5).
 
-    Each datagram carries its own header. A trusted sender's datagram must start with one;
-    a header describing a STREAM connection (v1 TCP4/TCP6, v2 PROXY over STREAM) is refused.
-    An untrusted sender's datagram is refused (``"reject"``) or returned whole with *addr*
-    as the client (``"direct"``). The ``policy`` hook sees ``(addr, header, None)``.
+    Each datagram carries its own header. A trusted sender's datagram must start with a
+    PROXY header, or with Cloudflare's Simple Proxy Protocol header when ``spp=True`` (then
+    only that). A PROXY header describing a STREAM connection (v1 TCP4/TCP6, v2 PROXY over
+    STREAM) is refused. An untrusted sender's datagram is refused (``"reject"``) or returned
+    whole with *addr* as the client (``"direct"``). The ``policy`` hook sees
+    ``(addr, header, sockname)``: pass *sockname* (the receiving socket's address) when the
+    hook needs it.
 
     Raises:
         PeerRefusedError: untrusted sender (``"untrusted_peer"``), policy (``"policy"``), a
@@ -427,7 +456,7 @@ def parse_datagram(
         ProxyProtocolError: no valid header (``IncompleteHeaderError`` for a truncated one).
     """
     opts = resolve(options, kwargs)
-    header: Header | None = None
+    header: Header | SppHeader | None = None
     payload = data
     client = addr
     if not opts.trusts(addr):
@@ -435,6 +464,10 @@ def parse_datagram(
             raise PeerRefusedError(
                 f"sender {addr!r} is not in the trusted networks", kind="untrusted_peer"
             )
+    elif opts.spp:
+        header = parse_spp(data)
+        payload = data[SPP_SIZE:]
+        client = header.client
     else:
         header = parse(
             data,
@@ -452,7 +485,7 @@ def parse_datagram(
         if header.source is not None:
             client = header.source
     try:
-        allowed = opts.accepts(addr, header, None)
+        allowed = opts.accepts(addr, header, sockname)
     except Exception as exc:
         raise PeerRefusedError(f"policy hook raised {exc!r}", kind="policy") from exc
     if not allowed:

@@ -3,8 +3,8 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyValueError;
+use pyo3::buffer::PyUntypedBuffer;
+use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -14,19 +14,63 @@ use crate::header::{unix_path, Address};
 use crate::{ip_text, v2, BuildError, Endpoints, ErrorKind, Options, ParseError};
 
 /// Calls `f` with the bytes of any object that supports the buffer protocol, without copying.
+/// Like `zlib.crc32`, any C-contiguous buffer is read as its raw bytes whatever its item
+/// format (`array('i')`, `memoryview.cast('b')`); a non-contiguous one is a `ValueError`.
 pub(super) fn with_bytes<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
     if let Ok(b) = obj.cast::<PyBytes>() {
         return Ok(f(b.as_bytes()));
     }
-    let buf = PyBuffer::<u8>::get(obj)?;
-    let Some(ptr) = buf.as_slice_ptr() else {
+    let buf = PyUntypedBuffer::get(obj)?;
+    if !buf.is_c_contiguous() {
         return Err(PyValueError::new_err("the buffer must be C-contiguous"));
+    }
+    let (ptr, len) = (buf.buf_ptr().cast::<u8>().cast_const(), buf.len_bytes());
+    let slice: &[u8] = if len == 0 || ptr.is_null() {
+        &[]
+    } else {
+        // SAFETY: a C-contiguous buffer is `len` bytes from `ptr`, and `buf` keeps the
+        // exporter's memory alive and pinned until it is dropped at the end of this function;
+        // the slice does not outlive it. We hold the GIL (the module declares it needs it) and
+        // run no Python code while the slice is in use, so nothing can resize or write the
+        // buffer meanwhile.
+        unsafe { core::slice::from_raw_parts(ptr, len) }
     };
-    // SAFETY: `buf` keeps the exporter's memory alive and pinned until it is dropped at the
-    // end of this function; the slice does not outlive it. We hold the GIL and run no Python
-    // code while the slice is in use, so nothing can resize or write the buffer meanwhile.
-    let slice: &[u8] = unsafe { ptr.as_ref() };
     Ok(f(slice))
+}
+
+/// An integer argument of any size (for `#[pyo3(from_py_with)]`). Values beyond `i128`
+/// saturate, so that range checks report them as `ValueError`s like any other out-of-range
+/// value, never `OverflowError`; [`int_text`] shows them.
+pub(super) fn saturating_i128(obj: &Bound<'_, PyAny>) -> PyResult<i128> {
+    match obj.extract::<i128>() {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+            Ok(if obj.lt(0)? { i128::MIN } else { i128::MAX })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A [`saturating_i128`] value for a message.
+pub(super) fn int_text(v: i128) -> String {
+    match v {
+        i128::MAX => "2**127 or more".to_owned(),
+        i128::MIN => "-2**127 or less".to_owned(),
+        v => v.to_string(),
+    }
+}
+
+/// An integer taken modulo 2**32 whatever its size, as `zlib.crc32` takes its start value
+/// (for `#[pyo3(from_py_with)]`).
+pub(super) fn wrapped_u32(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    let low = match obj.extract::<i128>() {
+        Ok(v) => v & 0xFFFF_FFFF,
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+            obj.bitand(0xFFFF_FFFF_u32)?.extract::<i128>()?
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(u32::try_from(low).unwrap_or_default())
 }
 
 pub(super) static ERRORS_MODULE: &str = "proxyproto_rs._errors";
@@ -72,6 +116,16 @@ pub(super) fn parse_error(py: Python<'_>, e: ParseError) -> PyErr {
     }
 }
 
+/// An `InvalidHeaderError` the core's parser does not produce (e.g. bytes left over when
+/// unpickling).
+pub(super) fn invalid_error_with(py: Python<'_>, kind: &str, msg: &str, offset: usize) -> PyErr {
+    static INVALID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    match error_class(py, &INVALID, "InvalidHeaderError") {
+        Ok(class) => make_error(py, class, msg, kind, offset as i64),
+        Err(err) => err,
+    }
+}
+
 pub(super) fn incomplete_error(py: Python<'_>, len: usize, needed: usize) -> PyErr {
     static INCOMPLETE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     match error_class(py, &INCOMPLETE, "IncompleteHeaderError") {
@@ -96,7 +150,8 @@ pub(super) fn build_error(py: Python<'_>, e: &BuildError) -> PyErr {
 }
 
 /// The members of one of the `IntEnum`s in `proxyproto_rs._enums`, by value, fetched once: calling
-/// the enum class on every read cost about 1 us.
+/// the enum class on every read cost about 1 us (measure: `python -m timeit -s "$V2" 'h.command'`,
+/// `$V2` as in benchmarks/README.md).
 pub(super) fn enum_member<'py>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Vec<Py<PyAny>>>,
@@ -120,7 +175,7 @@ pub(super) fn options(
     max_size: i128,
     haproxy_limits: bool,
 ) -> PyResult<Options> {
-    // Any integer: out of range is a ValueError, never an OverflowError.
+    // Out of range, however far (see `saturating_i128`), is a ValueError.
     let max_size = usize::try_from(max_size).unwrap_or(0);
     if !(v2::PREFIX_LEN..=v2::MAX_LEN).contains(&max_size) {
         return Err(PyValueError::new_err(format!(
@@ -139,7 +194,8 @@ pub(super) fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
     ip_text::with_ip_text(ip, |text| {
         // SAFETY: the text is only ASCII digits, hex digits, colons and dots: valid UTF-8.
         // Checking it with `str::from_utf8` cost ~90 of the ~2700 instructions of
-        // `parse(v2).source` (callgrind), hence the unchecked conversion.
+        // `parse(v2).source`, hence the unchecked conversion (speed trick `utf8-unchecked` in
+        // benchmarks/README.md: `ir_py "$V2" 'h.source'`).
         PyString::new(py, unsafe { core::str::from_utf8_unchecked(text) })
     })
 }
@@ -147,7 +203,7 @@ pub(super) fn ip_string(py: Python<'_>, ip: IpAddr) -> Bound<'_, PyString> {
 /// Text as Python reads it from a UTF-8 field: lossless, undecodable bytes as surrogates.
 /// One call into `CPython`'s decoder, which checks and copies in one pass (checking in Rust
 /// first, with `str::from_utf8` or `is_ascii`, cost ~60-120 instructions more per short TLV:
-/// callgrind of the TLV-heavy read).
+/// speed trick `tlv-text` in benchmarks/README.md: `ir_py "$TLV" 'h.authority'`).
 pub(super) fn utf8_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     // TLV values are at most 65535 bytes, so the length fits.
     let len = ffi::Py_ssize_t::try_from(raw.len()).unwrap_or(ffi::Py_ssize_t::MAX);
@@ -219,11 +275,12 @@ pub(super) fn address_in(py: Python<'_>, obj: &Bound<'_, PyAny>, which: &str) ->
             build_error_with(py, "address", &msg)
         };
         let host = host_str.to_str().map_err(|_| bad_host())?;
-        // A socket's IPv6 name may carry a zone (`fe80::1%eth0`); the wire has no room for it.
-        let bare = host.split_once('%').map_or(host, |(ip, _)| ip);
-        let ip = match ip_text::ipv4_text(bare.as_bytes()) {
-            Some(v4) => IpAddr::V4(v4),
-            None => bare.parse::<core::net::Ipv6Addr>().map(IpAddr::V6).map_err(|_| bad_host())?,
+        // A socket's IPv6 name may carry a zone (`fe80::1%eth0`); the wire has no room for it,
+        // so it is dropped. IPv4 has no zones: `1.2.3.4%eth0` is not an address.
+        let ip = match (ip_text::ipv4_text(host.as_bytes()), host.split_once('%')) {
+            (Some(v4), _) => IpAddr::V4(v4),
+            (None, None) => host.parse().map(IpAddr::V6).map_err(|_| bad_host())?,
+            (None, Some((bare, _))) => bare.parse().map(IpAddr::V6).map_err(|_| bad_host())?,
         };
         let port_obj = t.get_borrowed_item(1)?;
         let port = port_obj.extract::<i64>().ok().and_then(|p| u16::try_from(p).ok());

@@ -24,15 +24,15 @@ use crate::{crc32c, Options};
 ///
 /// ```ignore
 /// fast_function! {
-///     /// Python docstring after the signature line.
-///     doc = "..."
+///     /// The Python docstring (the stub's, word for word: tests/test_runtime_docs.py).
 ///     pub(super) struct Entry = "name" (data, /, *, flag = true);
+///     /// The twin's Rust documentation.
 ///     fn name_checked(py: Python<'_>, data: &Bound<'_, PyAny>, flag: bool) -> PyResult<..> {..}
 /// }
 /// ```
 macro_rules! fast_function {
     (
-        doc = $doc:literal
+        $(#[doc = $doc:literal])*
         $vis:vis struct $entry:ident = $name:tt ($($sig:tt)*);
         $(#[$attr:meta])*
         $fvis:vis fn $checked:ident $($rest:tt)*
@@ -44,7 +44,7 @@ macro_rules! fast_function {
             const NAME: &'static core::ffi::CStr = $crate::python::fastcall::cstr(concat!($name, "\0"));
             const DOC: &'static core::ffi::CStr = $crate::python::fastcall::cstr(concat!(
                 $name, "(", $crate::python::fastcall::text_signature!(@[] $($sig)*), ")\n--\n\n",
-                $doc, "\0"
+                $($doc, "\n",)* "\0"
             ));
             const PARAMS: $crate::python::fastcall::Params =
                 $crate::python::fastcall::Params::new(&$crate::python::fastcall::raw_params!(@[] $($sig)*));
@@ -150,9 +150,10 @@ impl Params {
 }
 
 /// A module function whose usual calls skip `PyO3`'s trampoline and argument extraction:
-/// they cost ~25 ns a call, a fifth of a whole v2 parse (timeit of `parse(d)`: 121 ns as a
-/// `#[pyfunction]`, 94 ns through [`fast_entry`]; measure with
-/// `python benchmarks/bench.py --only "parse v2"`). Every call `fast` does not take goes to
+/// they cost ~25 ns a call, a fifth of a whole v2 parse (`parse(d)`: 121 ns as a
+/// `#[pyfunction]`, 94 ns through [`fast_entry`]; speed trick `fast-call` in
+/// benchmarks/README.md: `python -m timeit -s "$V2" 'p.parse(d)'` against a build where
+/// `fast` always returns `None`). Every call `fast` does not take goes to
 /// `checked`, the same function as a `#[pyfunction]`, so errors and edge cases stay `PyO3`'s.
 /// [`fast_function!`] writes this half from the signature.
 pub(super) trait Signature {

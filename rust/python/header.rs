@@ -14,14 +14,14 @@ use thin_vec::ThinVec;
 
 use super::build::{build_v1, build_v2_bytes, TypedTlvs};
 use super::convert::{
-    address, enum_member, host_port, incomplete_error, inet_pair, parse_error, utf8_text,
-    with_bytes,
+    address, enum_member, host_port, incomplete_error, inet_pair, int_text, invalid_error_with,
+    parse_error, saturating_i128, utf8_text, with_bytes,
 };
 use crate::header::{End, Family, Header, Layout};
 use crate::tlv::{self, Ssl};
 use crate::{v1, v2, Command, Options, Status};
 
-/// One TLV as it stood on the wire; unpacks as `(type, value)`.
+/// One TLV as it stood on the wire; unpacks as ``(type, value)``.
 #[pyclass(module = "proxyproto_rs._core", name = "Tlv", frozen)]
 pub struct PyTlv {
     pub(super) kind: u8,
@@ -42,19 +42,26 @@ impl PyTlv {
 impl PyTlv {
     #[new]
     #[pyo3(signature = (r#type, value))]
-    fn py_new(py: Python<'_>, r#type: i64, value: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn py_new(
+        py: Python<'_>,
+        #[pyo3(from_py_with = saturating_i128)] r#type: i128,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let Ok(kind) = u8::try_from(r#type) else {
-            return Err(PyValueError::new_err(format!("TLV type {type} is not in 0-255")));
+            let msg = format!("TLV type {} is not in 0-255", int_text(r#type));
+            return Err(PyValueError::new_err(msg));
         };
         let value = with_bytes(value, |b| PyBytes::new(py, b).unbind())?;
         Ok(Self { kind, value })
     }
 
+    /// The type byte (0-255).
     #[getter]
     fn r#type(&self) -> u8 {
         self.kind
     }
 
+    /// The value bytes, exactly as received.
     #[getter]
     fn value(&self, py: Python<'_>) -> Py<PyBytes> {
         self.value.clone_ref(py)
@@ -114,8 +121,9 @@ pub(super) fn tlv_tuple<'py>(
     PyTuple::new(py, items)
 }
 
-/// The `PP2_TYPE_SSL` TLV (0x20): client flags, verify result and sub-TLVs. A view of its
-/// header's bytes (copying the TLV cost a malloc and a free per `Header.ssl` read).
+// A view of its header's bytes: copying the TLV cost a malloc and a free per `Header.ssl`
+// read (measure: `python benchmarks/bench.py --only TLVs`, whose read takes `h.ssl`).
+/// The PP2_TYPE_SSL TLV (0x20): client flags, verify result and sub-TLVs (SPEC 37-38).
 #[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen)]
 pub struct PySslInfo {
     pub(super) header: Py<PyHeader>,
@@ -139,62 +147,77 @@ impl PySslInfo {
 
 #[pymethods]
 impl PySslInfo {
+    /// The ``client`` bit field (0x01 SSL, 0x02 CERT_CONN, 0x04 CERT_SESS).
     #[getter]
     fn client(&self) -> u8 {
         self.ssl().client
     }
+    /// 0 when a client certificate was presented and verified, non-zero otherwise.
     #[getter]
     fn verify(&self) -> u32 {
         self.ssl().verify
     }
+    /// PP2_CLIENT_SSL: the client connected over TLS.
     #[getter]
     fn client_ssl(&self) -> bool {
         self.ssl().client & tlv::CLIENT_SSL != 0
     }
+    /// PP2_CLIENT_CERT_CONN: a client certificate was presented on this connection.
     #[getter]
     fn client_cert_conn(&self) -> bool {
         self.ssl().client & tlv::CLIENT_CERT_CONN != 0
     }
+    /// PP2_CLIENT_CERT_SESS: a client certificate was presented in this TLS session.
     #[getter]
     fn client_cert_sess(&self) -> bool {
         self.ssl().client & tlv::CLIENT_CERT_SESS != 0
     }
+    /// A CERT bit is set AND ``verify == 0`` (HAProxy sends 0 when no cert was given).
     #[getter]
     fn client_cert_verified(&self) -> bool {
         self.ssl().client_cert_verified()
     }
+    /// Sub-TLV 0x21: TLS version, e.g. ``"TLSv1.3"``.
     #[getter]
     fn version<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_VERSION)
     }
+    /// Sub-TLV 0x22: Common Name of the client certificate.
     #[getter]
     fn cn<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_CN)
     }
+    /// Sub-TLV 0x23: cipher name, e.g. ``"ECDHE-RSA-AES128-GCM-SHA256"``.
     #[getter]
     fn cipher<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_CIPHER)
     }
+    /// Sub-TLV 0x24: signature algorithm of the frontend certificate.
     #[getter]
     fn sig_alg<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_SIG_ALG)
     }
+    /// Sub-TLV 0x25: key algorithm of the frontend certificate.
     #[getter]
     fn key_alg<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_KEY_ALG)
     }
+    /// Sub-TLV 0x26: key-exchange group, e.g. ``"secp256r1"``.
     #[getter]
     fn group<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_GROUP)
     }
+    /// Sub-TLV 0x27: signature scheme, e.g. ``"rsa_pss_rsae_sha256"``.
     #[getter]
     fn sig_scheme<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.text(py, tlv::SSL_SIG_SCHEME)
     }
+    /// Sub-TLV 0x28: the client certificate, DER.
     #[getter]
     fn client_cert<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.ssl().get(tlv::SSL_CLIENT_CERT).map(|v| PyBytes::new(py, v))
     }
+    /// Every sub-TLV in wire order.
     #[getter]
     fn tlvs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         tlv_tuple(py, self.ssl().tlvs())
@@ -227,14 +250,15 @@ impl PySslInfo {
 /// A header's wire bytes: inline when short (most headers: no allocation besides the
 /// Python object), on the heap otherwise. The length is the layout's. (A struct, not an
 /// enum: an enum's tag shifted the array by a byte, and the shifted copy right after the
-/// bytes were stored stalled on store forwarding; perf annotate of `header_from`.)
+/// bytes were stored stalled on store forwarding: speed trick `raw-struct` in
+/// benchmarks/README.md.)
 #[repr(C)] // `inline` first, at offset 0: moved in the same 16-byte pieces it was stored in
 pub(super) struct Raw {
     pub(super) inline: [u8; Raw::INLINE],
     /// The whole header when it is longer than `INLINE` (else empty, which allocates
     /// nothing): one allocation behind an 8-byte pointer, so a Header stays at 112 bytes
-    /// (tracemalloc; a LOCAL header's 16 wire bytes may cost 160, issue 5) without the second
-    /// allocation a `Box<Box<[u8]>>` took.
+    /// without the second allocation a `Box<Box<[u8]>>` took (speed trick `raw-thin-vec` in
+    /// benchmarks/README.md: `python benchmarks/memory.py`).
     pub(super) heap: ThinVec<u8>,
 }
 
@@ -273,11 +297,13 @@ impl Raw {
     }
 }
 
-/// A parsed PROXY protocol header: wire bytes plus what parsing learned.
+// A parsed header: wire bytes plus what parsing learned. Up to 64 freed objects are kept
+// for reuse (at most ~8 KiB): a server makes and drops one per connection, and skipping the
+// allocator took 5-7 ns off `parse(d)` (speed trick `header-freelist` in
+// benchmarks/README.md: `python -m timeit -s "$V2" 'p.parse(d)'` with and without it).
+/// A parsed PROXY protocol header: immutable, hashable, ``==`` by value, picklable.
 ///
-/// Up to 64 freed objects are kept for reuse (at most ~8 KiB): a server makes and drops one
-/// per connection, and skipping the allocator took 5-7 ns off `parse(d)` (two builds timed
-/// in one process, issue 5).
+/// Fields are read lazily from the wire bytes; ``bytes(header)`` gives them back exactly.
 #[pyclass(module = "proxyproto_rs._core", name = "Header", frozen, freelist = 64)]
 pub struct PyHeader {
     pub(super) raw: Raw,
@@ -312,7 +338,8 @@ impl PyHeader {
                 }
             } else if let Some((start, stop, port)) = v1::endpoint_at(bytes, layout, end) {
                 // Copied to an 8-byte aligned buffer first: CPython's ASCII decoder reads
-                // aligned words, and byte by byte otherwise (callgrind: 90 vs 34 instructions).
+                // aligned words, and byte by byte otherwise (90 vs 34 instructions:
+                // speed trick `v1-source-aligned`, `ir_py "$V1" 'h.source'`).
                 // An address (at most 15 bytes) is followed by at least " 0 0\r\n" in a valid
                 // line, so 16 bytes from its start are there: one fixed-size copy.
                 #[repr(align(8))]
@@ -329,6 +356,16 @@ impl PyHeader {
         address(py, self.view().end(end))
     }
 
+    /// `.source_inet` or `.destination_inet`: `(host, port)` for INET and INET6, else `None`.
+    fn inet_end<'py>(&self, py: Python<'py>, end: End) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let inet = matches!(self.layout.family, Family::Inet | Family::Inet6);
+        if inet && self.layout.has_addresses() {
+            self.end(py, end).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     pub(super) fn tlv_value(&self, kind: u8) -> Option<&[u8]> {
         self.view().tlv(kind).map(|t| t.value)
     }
@@ -336,7 +373,7 @@ impl PyHeader {
 
 /// Parses `buf` into a new Python `Header`. The object is made here, where the layout is,
 /// rather than returning the 80-byte struct through `Result`s to `PyO3`: each of those moves
-/// stalled on store forwarding (perf annotate of `parse`).
+/// stalled on store forwarding (speed trick `header-from` in benchmarks/README.md).
 pub(super) fn header_from<'py>(
     py: Python<'py>,
     buf: &[u8],
@@ -352,7 +389,8 @@ pub(super) fn header_from<'py>(
     }
 }
 
-/// Options that accept anything a successful parse produced (for unpickling and builders).
+/// Options that accept anything the builders produce: their output is valid by construction,
+/// so its checksum is not verified again.
 pub(super) const PERMISSIVE: Options = Options {
     allow_v1: true,
     allow_v2: true,
@@ -363,94 +401,137 @@ pub(super) const PERMISSIVE: Options = Options {
 
 #[pymethods]
 impl PyHeader {
+    /// 1 for the text format, 2 for the binary one.
     #[getter]
     fn version(&self) -> u8 {
         self.layout.version
     }
 
+    /// PROXY for a relayed connection, LOCAL for the proxy's own (v1 is always PROXY).
     #[getter]
     fn command<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         static COMMAND: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &COMMAND, "Command", self.layout.command as u8)
     }
 
+    /// Address family; UNSPEC for v1 UNKNOWN.
     #[getter]
     fn family<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         static FAMILY: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &FAMILY, "Family", self.layout.family as u8)
     }
 
+    /// Transport; STREAM for v1 TCP4/TCP6, UNSPEC for v1 UNKNOWN.
     #[getter]
     fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         static PROTOCOL: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
         enum_member(py, &PROTOCOL, "Protocol", self.layout.protocol as u8)
     }
 
+    /// The client's address, like ``socket.getpeername()``.
+    ///
+    /// ``None`` for LOCAL, UNSPEC and v1 UNKNOWN: use the real connection's address then.
     #[getter]
     fn source<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.end(py, End::Source)
     }
 
+    /// The address the client connected to, like ``socket.getsockname()``; or ``None``.
     #[getter]
     fn destination<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.end(py, End::Destination)
     }
 
+    /// ``source`` when it is an INET or INET6 ``(host, port)``, else ``None``.
+    ///
+    /// The typed way to unpack an IP endpoint: ``host, port = h.source_inet`` after a
+    /// ``None`` check, where ``h.source`` may also be a UNIX path.
+    #[getter]
+    fn source_inet<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inet_end(py, End::Source)
+    }
+
+    /// ``destination`` when it is an INET or INET6 ``(host, port)``, else ``None``.
+    #[getter]
+    fn destination_inet<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inet_end(py, End::Destination)
+    }
+
+    /// Bytes the header took on the wire; the payload starts there.
     #[getter]
     fn length(&self) -> usize {
         self.bytes().len()
     }
 
+    /// Every TLV in wire order, duplicates and unknown types kept (v1: empty).
     #[getter]
     fn tlvs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         tlv_tuple(py, self.view().tlvs())
     }
 
+    /// TLV 0x01: the application protocol, e.g. ``b"h2"``.
     #[getter]
     fn alpn<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.tlv_value(tlv::ALPN).map(|v| PyBytes::new(py, v))
     }
 
+    /// TLV 0x02: the host name the client asked for (TLS SNI).
     #[getter]
     fn authority<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.tlv_value(tlv::AUTHORITY).map(|v| utf8_text(py, v)).transpose()
     }
 
+    /// TLV 0x03: the CRC32C value as sent (verified unless checking was turned off).
     #[getter]
     fn crc32c(&self) -> Option<u32> {
         self.tlv_value(tlv::CRC32C).and_then(|v| v.try_into().ok()).map(u32::from_be_bytes)
     }
 
+    /// TLV 0x05: opaque connection id, at most 128 bytes.
     #[getter]
     fn unique_id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
         self.tlv_value(tlv::UNIQUE_ID).map(|v| PyBytes::new(py, v))
     }
 
+    /// TLV 0x20: TLS details of the client connection.
     #[getter]
     fn ssl(slf: &Bound<'_, Self>) -> Option<PySslInfo> {
         slf.get().view().ssl().map(|_| PySslInfo { header: slf.clone().unbind() })
     }
 
+    /// TLV 0x30: network namespace name.
     #[getter]
     fn netns<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.tlv_value(tlv::NETNS).map(|v| utf8_text(py, v)).transpose()
     }
 
+    /// TLV 0xEA subtype 0x01: the AWS PrivateLink VPC endpoint id.
+    ///
+    /// The first such TLV whose id is plausible (letters, digits and ``-``, at least one
+    /// character); ``None`` if there is none, so the text is always safe to print.
     #[getter]
     fn aws_vpce_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.tlv_value(tlv::AWS).and_then(tlv::aws_vpce_id).map(|v| utf8_text(py, v)).transpose()
+        self.view().aws_vpce_id().map(|id| utf8_text(py, id.as_bytes())).transpose()
     }
 
+    /// TLV 0xEE subtype 0x01: the Azure Private Link LINKID (u32, little-endian).
+    ///
+    /// The first 0xEE TLV of that subtype and 5 bytes; other 0xEE TLVs are skipped.
     #[getter]
     fn azure_link_id(&self) -> Option<u32> {
-        self.tlv_value(tlv::AZURE).and_then(tlv::azure_link_id)
+        self.view().azure_link_id()
     }
 
+    /// TLV 0xE0 of exactly 8 bytes read as GCP's pscConnectionId (u64, big-endian).
+    ///
+    /// The first 0xE0 TLV of 8 bytes. 0xE0 is also generic custom space: this only
+    /// interprets, it never rejects.
     #[getter]
     fn gcp_psc_connection_id(&self) -> Option<u64> {
-        self.tlv_value(tlv::GCP).and_then(tlv::gcp_psc_connection_id)
+        self.view().gcp_psc_connection_id()
     }
 
+    /// The header exactly as it stood on the wire.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.bytes())
     }
@@ -494,6 +575,10 @@ impl PyHeader {
         (f, (PyBytes::new(py, self.bytes()),)).into_pyobject(py)
     }
 
+    /// ``parse(build_v1(source, destination))``: see :func:`build_v1`.
+    ///
+    /// Raises:
+    ///     BuildError: as :func:`build_v1` raises it.
     #[staticmethod]
     #[pyo3(signature = (source=None, destination=None))]
     fn v1<'py>(
@@ -505,6 +590,12 @@ impl PyHeader {
         header_from(py, raw.as_bytes(), &PERMISSIVE)
     }
 
+    /// ``parse(build_v2(...))`` with the same arguments: see :func:`build_v2` for source,
+    /// destination, command, protocol, tlvs, crc32c, alpn, authority, unique_id, netns and
+    /// aws_vpce_id.
+    ///
+    /// Raises:
+    ///     BuildError: as :func:`build_v2` raises it.
     #[staticmethod]
     #[pyo3(signature = (source=None, destination=None, *, command=None, protocol=None, tlvs=None,
         crc32c=false, alpn=None, authority=None, unique_id=None, netns=None, aws_vpce_id=None))]
@@ -512,8 +603,8 @@ impl PyHeader {
         py: Python<'py>,
         source: Option<&Bound<'_, PyAny>>,
         destination: Option<&Bound<'_, PyAny>>,
-        command: Option<i128>,
-        protocol: Option<i128>,
+        command: Option<&Bound<'_, PyAny>>,
+        protocol: Option<&Bound<'_, PyAny>>,
         tlvs: Option<&Bound<'_, PyAny>>,
         crc32c: bool,
         alpn: Option<&Bound<'_, PyAny>>,
@@ -523,10 +614,20 @@ impl PyHeader {
         aws_vpce_id: Option<&Bound<'_, PyString>>,
     ) -> PyResult<Bound<'py, Self>> {
         let typed = TypedTlvs { alpn, authority, unique_id, netns, aws_vpce_id };
+        let command = command.map(saturating_i128).transpose()?;
+        let protocol = protocol.map(saturating_i128).transpose()?;
         let raw = build_v2_bytes(py, source, destination, command, protocol, tlvs, crc32c, &typed)?;
         header_from(py, &raw, &PERMISSIVE)
     }
 
+    /// A v2 LOCAL header (health check) with no addresses.
+    ///
+    /// Args:
+    ///     tlvs: TLVs to carry, as for :func:`build_v2`.
+    ///     crc32c: add a CRC32C TLV first and fill it in.
+    ///
+    /// Raises:
+    ///     BuildError: as :func:`build_v2` raises it.
     #[staticmethod]
     #[pyo3(signature = (*, tlvs=None, crc32c=false))]
     fn local<'py>(
@@ -540,11 +641,30 @@ impl PyHeader {
     }
 }
 
+/// What unpickling accepts: exactly what `parse()` checks (the CRC32C included), at any size
+/// a header may have, since a pickle may come from anywhere.
+const UNPICKLE: Options = Options { verify_checksum: true, ..PERMISSIVE };
+
+/// Unpickling helper: ``parse(data)`` with every check ``parse()`` makes (the CRC32C
+/// included) at any header size; *data* must be the header and nothing more.
+///
+/// Raises:
+///     InvalidHeaderError: *data* is not exactly one valid header (kind ``trailing_data``
+///         when bytes follow it).
+///     IncompleteHeaderError: *data* is an unfinished header.
 #[pyfunction]
 #[pyo3(signature = (data, /))]
 pub(super) fn _header_from_bytes<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyHeader>> {
-    with_bytes(data, |bytes| header_from(py, bytes, &PERMISSIVE))?
+    with_bytes(data, |bytes| {
+        let header = header_from(py, bytes, &UNPICKLE)?;
+        let len = header.get().bytes().len();
+        if len != bytes.len() {
+            let msg = format!("{} bytes after the {len}-byte header", bytes.len() - len);
+            return Err(invalid_error_with(py, "trailing_data", &msg, len));
+        }
+        Ok(header)
+    })?
 }

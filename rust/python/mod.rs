@@ -9,11 +9,33 @@
 //! - `parser`: `parse()` and the streaming `Parser`.
 //! - `build`: `build_v1()`, `build_v2()` and what `Header.v1/v2/local` share with them.
 //! - `helpers`: `crc32c()`, `detect()`, `find_signature()`.
+//! - `spp`: Cloudflare's Simple Proxy Protocol: `parse_spp()`, `build_spp()`, `SppHeader`.
 //! - `scan`: `_Scanner`, the iterator behind `scan()`.
 //! - `fastcall`: the raw `METH_FASTCALL` entries of the hot functions.
 //! - this file: the module's registration.
+//!
+//! Threads. What each piece assumes, checked for a free-threaded (no-GIL) interpreter:
+//! - `Header`, `Tlv` and `SslInfo` are `frozen` and never change after creation: safe to
+//!   share between threads. `Parser` is `frozen` with its state behind a mutex: a call made
+//!   while another runs gets a `ValueError` (never corrupt state, never a wait).
+//! - `fastcall::fast_entry` assumes the calling thread is attached to the interpreter, which
+//!   `CPython` guarantees for any C function call, with or without a GIL; the argument
+//!   pointers are borrowed from the caller for the call. The `PyOnceLock` statics (error
+//!   classes, enum members, the checked twins) initialise once under their own lock.
+//! - `crc32c()` and `find_signature()` detach from the interpreter only over `bytes`, which
+//!   are immutable.
+//! - `convert::with_bytes` reads a mutable exporter's memory (`bytearray`, `memoryview`,
+//!   `array`) in place. With the GIL held and no Python code run meanwhile, no other thread
+//!   can write it; without a GIL another thread could, which is a data race on the `&[u8]`
+//!   (and `parse` could keep a header whose bytes changed between its prefix copy and the
+//!   parse). Until those buffers are copied (or read through `bytes` snapshots) on
+//!   free-threaded builds, the module declares that it needs the GIL: `gil_used = true`,
+//!   so a free-threaded interpreter re-enables the GIL when it imports it.
 
+// The `///` text of every Python-visible item is its Python docstring, copied word for word
+// from `_core.pyi` (reST, not Markdown: tests/test_runtime_docs.py compares them).
 #![allow(
+    clippy::doc_markdown,
     clippy::fn_params_excessive_bools,
     clippy::too_many_arguments,
     clippy::unused_self,
@@ -28,20 +50,20 @@ mod header;
 mod helpers;
 mod parser;
 mod scan;
+mod spp;
 
 use build::{BuildV1, BuildV2};
 use fastcall::add_fast;
 use header::{_header_from_bytes, PyHeader, PySslInfo, PyTlv};
-use helpers::Crc32c;
-use helpers::{detect, find_signature};
-use parser::Parse;
-use parser::PyParser;
+use helpers::{detect, find_signature, Crc32c};
+use parser::{Parse, PyParser};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use spp::{build_spp, parse_spp, PySppHeader};
 
 use crate::{v1, v2};
 
-#[pymodule]
+#[pymodule(gil_used = true)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_V1_SIZE", v1::MAX_LEN)?;
@@ -51,6 +73,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyParser>()?;
     m.add_class::<PyTlv>()?;
     m.add_class::<PySslInfo>()?;
+    m.add_class::<PySppHeader>()?;
     add_fast::<Parse>(m)?;
     m.add_function(wrap_pyfunction!(_header_from_bytes, m)?)?;
     add_fast::<BuildV1>(m)?;
@@ -58,6 +81,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_fast::<Crc32c>(m)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(find_signature, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_spp, m)?)?;
+    m.add_function(wrap_pyfunction!(build_spp, m)?)?;
+    m.add("SPP_MAGIC", PyBytes::new(m.py(), &crate::spp::MAGIC))?;
+    m.add("SPP_SIZE", crate::spp::LEN)?;
     m.add_class::<scan::PyScanner>()?;
     Ok(())
 }

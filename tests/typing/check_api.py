@@ -99,6 +99,16 @@ elif isinstance(h.source, bytes):
 else:
     assert_type(h.source, None)
 
+# The typed INET endpoint: no isinstance needed to unpack (host, port).
+assert_type(h.source_inet, tuple[str, int] | None)
+assert_type(h.destination_inet, tuple[str, int] | None)
+if h.source_inet is not None:
+    client_host, client_port = h.source_inet
+    assert_type(client_host, str)
+    assert_type(client_port, int)
+    assert (client_host, client_port) == ("192.0.2.1", 56324)
+assert h.destination_inet == h.destination
+
 again: Header = pickle.loads(pickle.dumps(h))
 assert again == h
 

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from proxyproto_rs._core import Header, parse
+from proxyproto_rs._core import Header, SppHeader, parse, parse_spp
 from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import ProxyProtocolError
 from proxyproto_rs.aio._types import DatagramProtocolFactory, logger
@@ -86,7 +86,9 @@ def wrap_datagram(
             delivers an untrusted sender's datagrams whole, with its socket address),
             ``policy`` (its ``sockname`` is the endpoint's local address) and the parser
             options apply. v1 describes TCP only, so without *options* ``allow_v1``
-            defaults to ``False`` here.
+            defaults to ``False`` here. ``spp=True``: datagrams start with Cloudflare
+            Spectrum's Simple Proxy Protocol header instead (``proxy_header`` is then an
+            :class:`~proxyproto_rs.SppHeader`; replies go back through Spectrum).
         reply_via_proxy: ``transport.sendto(data, client_addr)`` sends to the proxy that
             relayed the client's last datagram instead (as an AWS NLB expects); the last
             65536 clients are remembered. ``False``: send to the address as given.
@@ -152,7 +154,7 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
         self._options = options
         self._sockname: Any = None
         self._inner = factory.protocol_factory()
-        self._current: Header | None = None
+        self._current: Header | SppHeader | None = None
         self._routes: dict[Any, Any] | None = {} if reply_via_proxy else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -178,7 +180,7 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
         stats.dropped_by_kind[kind] = stats.dropped_by_kind.get(kind, 0) + 1
         logger.debug("datagram from %r dropped [%s]", addr, kind)
 
-    def _allowed(self, addr: Any, header: Header | None) -> bool:
+    def _allowed(self, addr: Any, header: Header | SppHeader | None) -> bool:
         options = self._options
         if options.policy is None:
             return True
@@ -202,25 +204,33 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
             stats.delivered += 1
             self._inner.datagram_received(data, addr)
             return
+        header: Header | SppHeader
         try:
-            header = parse(
-                data,
-                allow_v1=options.allow_v1,
-                allow_v2=options.allow_v2,
-                verify_checksum=options.verify_checksum,
-                max_size=options.max_size,
-                haproxy_limits=options.haproxy_limits,
-            )
+            if options.spp:
+                header = parse_spp(data)
+            else:
+                header = parse(
+                    data,
+                    allow_v1=options.allow_v1,
+                    allow_v2=options.allow_v2,
+                    verify_checksum=options.verify_checksum,
+                    max_size=options.max_size,
+                    haproxy_limits=options.haproxy_limits,
+                )
         except ProxyProtocolError as exc:
             self._drop(exc.kind, addr)
             return
-        if header.command == Command.PROXY and header.protocol == Protocol.STREAM:
+        if (
+            isinstance(header, Header)
+            and header.command == Command.PROXY
+            and header.protocol == Protocol.STREAM
+        ):
             self._drop("stream_header_in_datagram", addr)
             return
         if not self._allowed(addr, header):
             self._drop("policy", addr)
             return
-        source = header.source
+        source = header.client if isinstance(header, SppHeader) else header.source
         if source is None:
             source = addr
         else:
