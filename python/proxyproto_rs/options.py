@@ -70,16 +70,6 @@ DEFAULT_LOG_FIRST: Final = 5
 DEFAULT_LOG_INTERVAL: Final = 60.0
 """Seconds between summaries of the refusals not logged one by one, by default."""
 
-_FLAGS: Final = (
-    "allow_v1",
-    "allow_v2",
-    "verify_checksum",
-    "haproxy_limits",
-    "allow_chained",
-    "spp",
-)
-"""The boolean options."""
-
 _CACHE_CAP: Final = 4096
 """Distinct peer hosts whose trust verdict is remembered; the cache restarts when full."""
 
@@ -99,10 +89,10 @@ class ServerOptionsKwargs(TypedDict, total=False):
     haproxy_limits: bool
     ssl: _ssl.SSLContext | None
     ssl_handshake_timeout: float | None
+    spp: bool
     allow_chained: bool
     log_first: int
     log_interval: float | None
-    spp: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +124,9 @@ class ServerOptions:
         ssl: server ``SSLContext``; TLS starts on the bytes after the header (stream servers
             only).
         ssl_handshake_timeout: as in ``loop.create_server`` (``None``: asyncio's default).
+        spp: datagram servers only: every datagram from a trusted sender starts with
+            Cloudflare Spectrum's Simple Proxy Protocol header instead of a PROXY header
+            (the handler then sees an :class:`~proxyproto_rs.SppHeader`).
         allow_chained: accept connections whose application bytes start with a second PROXY
             header (two proxies in a row both adding one). ``False`` (the default) refuses
             them (error kind ``"chained_header"``): the application would otherwise read a
@@ -144,9 +137,6 @@ class ServerOptions:
         log_interval: seconds between summaries of the refusals not logged one by one
             (counts by kind and peer network); ``None`` logs every refusal. Totals are
             always in the server's ``stats``.
-        spp: datagram servers only: every datagram from a trusted sender starts with
-            Cloudflare Spectrum's Simple Proxy Protocol header instead of a PROXY header
-            (the handler then sees an :class:`~proxyproto_rs.SppHeader`).
     """
 
     trusted: TrustedSpec | None = None
@@ -161,10 +151,10 @@ class ServerOptions:
     haproxy_limits: bool = False
     ssl: _ssl.SSLContext | None = None
     ssl_handshake_timeout: float | None = None
+    spp: bool = False
     allow_chained: bool = False
     log_first: int = DEFAULT_LOG_FIRST
     log_interval: float | None = DEFAULT_LOG_INTERVAL
-    spp: bool = False
     _trust: _Trust = field(init=False, repr=False, compare=False, hash=False)
     _policy3: Callable[[Any, Any, Any], bool] | None = field(
         init=False, repr=False, compare=False, hash=False
@@ -184,7 +174,14 @@ class ServerOptions:
             _check_int("max_pending", self.max_pending, 1, None)
         _check_int("log_first", self.log_first, 0, None)
         _check_seconds("log_interval", self.log_interval)
-        for name in _FLAGS:
+        for name in (
+            "allow_v1",
+            "allow_v2",
+            "verify_checksum",
+            "haproxy_limits",
+            "allow_chained",
+            "spp",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not (self.allow_v1 or self.allow_v2):
