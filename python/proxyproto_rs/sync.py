@@ -14,9 +14,10 @@ starts intact on the same socket, and the caller needs no "bytes already read" h
 When a peek shows only part of a header, every byte of it belongs to the header, so it is
 consumed and the next peek waits for more (there is no busy loop). One deadline covers the
 whole header, however many reads it takes; the socket's own timeout is restored afterwards.
-A header already waiting costs four system calls (non-blocking mode on, peek, recv, timeout
-restored) where reading ``Parser.needed`` bytes at a time costs ten for v2 and over forty
-for v1 (docs/sync.md has the measurement).
+A header already waiting on a blocking socket costs two system calls (peek, recv, both with
+``MSG_DONTWAIT``), four on a socket with a timeout (its mode switched and restored), where
+reading ``Parser.needed`` bytes at a time with a deadline costs ten for v2 and over forty for
+v1 (docs/sync.md has the measurement).
 
 The rules are those of :class:`~proxyproto_rs.options.ServerOptions`, the type every server
 entry point of the package shares: a header is required; a peer outside ``trusted`` is refused
@@ -48,7 +49,7 @@ from proxyproto_rs._errors import (
     PeerRefusedError,
     ProxyProtocolError,
 )
-from proxyproto_rs.options import ServerOptions, resolve
+from proxyproto_rs.options import DEFAULT_MAX_SIZE, ServerOptions, resolve
 
 if TYPE_CHECKING:
     import socketserver
@@ -82,6 +83,8 @@ WSGI_HEADER_KEY: Final = "proxyproto_rs.header"
 WSGI_PEER_KEY: Final = "proxyproto_rs.proxy_peer"
 """The WSGI ``environ`` key holding the socket peer that sent the header (the proxy)."""
 
+_DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
+"""Per-call non-blocking ``recv`` (not on Windows, where the socket's mode is switched)."""
 _PEEK_SIZE: Final = 4096
 """Bytes peeked at once: the default ``max_size``, so one peek holds any default header."""
 _QUIET_KINDS: Final = frozenset({"eof", "timeout", "connection_error", "too_many_pending"})
@@ -198,55 +201,82 @@ def _read_checked(sock: socket.socket, opts: ServerOptions, peer: Address) -> He
 def _read(sock: socket.socket, opts: ServerOptions) -> Header:
     """Peek, parse, consume exactly the header's bytes; one deadline for all of it.
 
-    The socket is put in non-blocking mode, so a peek that finds the header waiting costs
-    one ``recv`` (in timeout mode CPython polls before every ``recv``); only when nothing is
-    waiting does it wait, in timeout mode, for what is left of the deadline.
+    Reads never wait while bytes are there: on a blocking socket each call carries
+    ``MSG_DONTWAIT`` (the socket's mode is left alone); otherwise the socket is made
+    non-blocking for the duration (in timeout mode CPython polls before every ``recv``).
+    Only when nothing is waiting does a peek wait, in timeout mode, for what is left of the
+    deadline.
     """
     previous = sock.gettimeout()
+    flags = _DONTWAIT if previous is None else 0
     timeout = opts.timeout
     deadline = None if timeout is None else time.monotonic() + timeout
     consumed = b""  # header bytes already taken from the socket (only when split)
     limit = max(opts.max_size, _PEEK_SIZE)
+    plain = _default_parsing(opts)
+    touched = not flags
     try:
-        sock.setblocking(False)
+        if touched:
+            sock.setblocking(False)
         while True:
             size = limit - len(consumed)
             try:
-                peeked = sock.recv(size, socket.MSG_PEEK)
+                peeked = sock.recv(size, socket.MSG_PEEK | flags)
             except BlockingIOError:
+                touched = True
                 _arm(sock, deadline, timeout)
                 try:
                     peeked = sock.recv(size, socket.MSG_PEEK)
                 finally:
-                    sock.setblocking(False)
+                    if flags:
+                        sock.settimeout(None)
+                    else:
+                        sock.setblocking(False)
             if not peeked:
                 raise IncompleteHeaderError(
                     "connection closed before a complete header", kind="eof"
                 )
             data = consumed + peeked if consumed else peeked
             try:
-                header = parse(
-                    data,
-                    allow_v1=opts.allow_v1,
-                    allow_v2=opts.allow_v2,
-                    verify_checksum=opts.verify_checksum,
-                    max_size=opts.max_size,
-                    haproxy_limits=opts.haproxy_limits,
-                )
+                header = parse(data) if plain else _parse(data, opts)
             except IncompleteHeaderError:
                 # Every peeked byte belongs to the header: take them, wait for the rest.
-                _consume(sock, len(peeked))
+                _consume(sock, len(peeked), flags)
                 consumed = data
                 continue
-            _consume(sock, header.length - len(consumed))
+            _consume(sock, header.length - len(consumed), flags)
             return header
     except TimeoutError:
         raise IncompleteHeaderError(
             f"no complete header within {timeout} s", kind="timeout"
         ) from None
     finally:
-        with contextlib.suppress(OSError):  # closed underneath: nothing to restore
-            sock.settimeout(previous)
+        if touched:
+            with contextlib.suppress(OSError):  # closed underneath: nothing to restore
+                sock.settimeout(previous)
+
+
+def _default_parsing(opts: ServerOptions) -> bool:
+    """The parser options are the defaults: ``parse(data)`` without keywords, which the core
+    takes on its fast path (keywords cost about as much again as the parse)."""
+    return (
+        opts.allow_v1
+        and opts.allow_v2
+        and opts.verify_checksum
+        and not opts.haproxy_limits
+        and opts.max_size == DEFAULT_MAX_SIZE
+    )
+
+
+def _parse(data: bytes, opts: ServerOptions) -> Header:
+    return parse(
+        data,
+        allow_v1=opts.allow_v1,
+        allow_v2=opts.allow_v2,
+        verify_checksum=opts.verify_checksum,
+        max_size=opts.max_size,
+        haproxy_limits=opts.haproxy_limits,
+    )
 
 
 def _arm(sock: socket.socket, deadline: float | None, timeout: float | None) -> None:
@@ -260,10 +290,10 @@ def _arm(sock: socket.socket, deadline: float | None, timeout: float | None) -> 
     sock.settimeout(left)
 
 
-def _consume(sock: socket.socket, count: int) -> None:
+def _consume(sock: socket.socket, count: int, flags: int) -> None:
     """Take *count* bytes that a peek just showed are waiting (one ``recv`` on TCP)."""
     while count > 0:
-        got = sock.recv(count)
+        got = sock.recv(count, flags)
         if not got:  # pragma: no cover - peeked bytes cannot vanish
             raise IncompleteHeaderError("connection closed inside the header", kind="eof")
         count -= len(got)
@@ -489,14 +519,7 @@ def parse_datagram(
         payload = data[SPP_SIZE:]
         client = header.client
     else:
-        header = parse(
-            data,
-            allow_v1=opts.allow_v1,
-            allow_v2=opts.allow_v2,
-            verify_checksum=opts.verify_checksum,
-            max_size=opts.max_size,
-            haproxy_limits=opts.haproxy_limits,
-        )
+        header = parse(data) if _default_parsing(opts) else _parse(data, opts)
         if header.command == Command.PROXY and header.protocol == Protocol.STREAM:
             raise PeerRefusedError(
                 "a STREAM header cannot describe a datagram", kind="stream_header_in_datagram"
