@@ -42,10 +42,19 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeAlias, cast
 
-from proxyproto_rs._core import SPP_SIZE, Header, SppHeader, parse, parse_spp
+from proxyproto_rs._core import (
+    SPP_SIZE,
+    V2_SIGNATURE,
+    Header,
+    SppHeader,
+    detect,
+    parse,
+    parse_spp,
+)
 from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import (
     IncompleteHeaderError,
+    InvalidHeaderError,
     PeerRefusedError,
     ProxyProtocolError,
 )
@@ -85,10 +94,10 @@ WSGI_PEER_KEY: Final = "proxyproto_rs.proxy_peer"
 
 _DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
 """Per-call non-blocking ``recv`` (not on Windows, where the socket's mode is switched)."""
+_CHAINED_POLL: Final = 0.005
+"""Seconds between peeks while the bytes after a header may still start a second one."""
 _PEEK_SIZE: Final = 4096
 """Bytes peeked at once: the default ``max_size``, so one peek holds any default header."""
-_QUIET_KINDS: Final = frozenset({"eof", "timeout", "connection_error", "too_many_pending"})
-"""Refusals logged at INFO: clients vanish all the time; everything else is a WARNING."""
 
 
 def read_header(
@@ -112,7 +121,9 @@ def read_header(
             ``"untrusted_peer"``), or the ``policy`` hook said no or raised (``"policy"``).
         IncompleteHeaderError: the peer closed first (kind ``"eof"``) or the deadline passed
             (kind ``"timeout"``).
-        InvalidHeaderError: the bytes can never form an accepted header (or a subclass).
+        InvalidHeaderError: the bytes can never form an accepted header (or a subclass), or
+            the bytes that arrived with it start a second header (kind ``"chained_header"``,
+            unless ``allow_chained``).
         OSError: the socket failed (a reset connection, ...).
     """
     opts = resolve(options, kwargs)
@@ -245,6 +256,8 @@ def _read(sock: socket.socket, opts: ServerOptions) -> Header:
                 consumed = data
                 continue
             _consume(sock, header.length - len(consumed), flags)
+            if not opts.allow_chained:
+                _refuse_chained(sock, data[header.length :], flags, deadline)
             return header
     except TimeoutError:
         raise IncompleteHeaderError(
@@ -254,6 +267,39 @@ def _read(sock: socket.socket, opts: ServerOptions) -> Header:
         if touched:
             with contextlib.suppress(OSError):  # closed underneath: nothing to restore
                 sock.settimeout(previous)
+
+
+def _refuse_chained(sock: socket.socket, tail: bytes, flags: int, deadline: float | None) -> None:
+    """Refuse a second PROXY header at the start of the application's bytes (two proxies in
+    a row each adding one), as far as the bytes already received show it.
+
+    *tail* is what the last peek held after the header. Nothing is waited for when it is
+    empty (a server-speaks-first protocol would stall). When it is a strict prefix of a
+    signature, the socket is peeked again every few milliseconds until the bytes decide or
+    the header's deadline passes (then the connection is served).
+    """
+    verdict = detect(tail) if tail else 0
+    while verdict is None:
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        time.sleep(_CHAINED_POLL)
+        try:
+            more = sock.recv(len(V2_SIGNATURE), socket.MSG_PEEK | flags)
+        except BlockingIOError:
+            continue
+        if not more:
+            return  # closed: nothing follows
+        if len(more) == len(tail):
+            continue  # nothing new yet
+        tail = more
+        verdict = detect(tail)
+    if verdict:
+        raise InvalidHeaderError(
+            f"a second PROXY header (v{verdict}) starts the application's bytes: two proxies"
+            " in a row each add one (remove one, or allow_chained=True)",
+            kind="chained_header",
+            offset=0,
+        )
 
 
 def _default_parsing(opts: ServerOptions) -> bool:
@@ -334,7 +380,8 @@ class ProxyProtocolMixin:
     handler (one with ``make_environ``, as werkzeug's, or ``get_environ``, as wsgiref's)
     also finds it in the environ under :data:`WSGI_HEADER_KEY` and the proxy's address under
     :data:`WSGI_PEER_KEY`. A refused connection never reaches the handler: it is closed and
-    logged once on the ``"proxyproto_rs.sync"`` logger with the error kind. With
+    logged on the ``"proxyproto_rs.sync"`` logger with the error kind, rate-limited by
+    ``log_first`` and ``log_interval`` as :mod:`proxyproto_rs.aio` does. With
     ``options.ssl`` set, TLS starts after the header and the handler gets the TLS socket.
 
     Attributes:
@@ -371,7 +418,7 @@ class ProxyProtocolMixin:
             real = client_address if source is None else source
             served = _start_tls(request, opts) if opts.ssl is not None else request
         except (ProxyProtocolError, OSError) as exc:
-            _log_refusal(client_address, exc)
+            self._proxy_refused(opts, client_address, exc)
             return  # socketserver then closes the request (shutdown_request)
         finally:
             self._proxy_pending(opts, -1)
@@ -384,6 +431,19 @@ class ProxyProtocolMixin:
             seen.pop(id(served), None)
             if served is not request:
                 served.close()
+
+    def _proxy_refused(self, opts: ServerOptions, peer: Address, exc: BaseException) -> None:
+        """Log a refusal through aio's rate-limited log (``log_first``, ``log_interval``)."""
+        kind = getattr(exc, "kind", "connection_error")
+        state = self.__dict__.get("_proxy_log")
+        if state is None:
+            from proxyproto_rs.aio._report import RefusalLog  # only servers that refuse pay
+
+            made = (threading.Lock(), RefusalLog(opts.log_first, opts.log_interval, logger))
+            state = self.__dict__.setdefault("_proxy_log", made)
+        lock, log = state
+        with lock:
+            log.refused(kind, peer, str(exc))
 
     def _proxy_pending(self, opts: ServerOptions, delta: int) -> int | None:
         """Count connections waiting for their header (``max_pending``); the new count."""
@@ -452,19 +512,6 @@ def enable(
         server.__class__ = type(cls.__name__, (ProxyProtocolMixin, cls), {})
     server.proxy_options = opts  # type: ignore[attr-defined]
     return server
-
-
-def _log_refusal(peer: Address, exc: BaseException) -> None:
-    kind = getattr(exc, "kind", "connection_error")
-    level = logging.INFO if kind in _QUIET_KINDS else logging.WARNING
-    logger.log(
-        level,
-        "connection from %r refused: %s [%s]",
-        peer,
-        exc,
-        kind,
-        extra={"proxy_kind": kind, "proxy_peer": peer},
-    )
 
 
 # -- datagrams ----------------------------------------------------------------------------
