@@ -34,15 +34,15 @@ def _stub_entries() -> list[tuple[str, Any, str | None, list[str]]]:
         names = [x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]]
         return [n for n in names if n not in ("self", "cls")]
 
-    def is_later_overload(fn: ast.FunctionDef) -> bool:
-        # Only an @overload's first signature carries the docstring.
-        decorated = any(isinstance(d, ast.Name) and d.id == "overload" for d in fn.decorator_list)
-        return decorated and any(e[0] == fn.name for e in out)
+    def bare_overload(fn: ast.FunctionDef) -> bool:
+        """A later ``@overload`` of a function whose first overload carries the docs."""
+        overloaded = any(isinstance(d, ast.Name) and d.id == "overload" for d in fn.decorator_list)
+        return overloaded and ast.get_docstring(fn) is None
 
     for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and bare_overload(node):
+            continue
         if isinstance(node, ast.FunctionDef):
-            if is_later_overload(node):
-                continue
             out.append(
                 (node.name, getattr(_core, node.name), ast.get_docstring(node), params(node))
             )

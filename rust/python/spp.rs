@@ -17,7 +17,8 @@ use crate::Status;
 /// Cloudflare Spectrum's Simple Proxy Protocol header (38 bytes before a UDP payload).
 ///
 /// Immutable, hashable, ``==`` by value, picklable. IPv4 addresses, sent IPv4-mapped on
-/// the wire, read back as plain IPv4 text.
+/// the wire, read back as plain IPv4 text. ``SppHeader(client, proxy)`` makes one from two
+/// ``(host, port)`` pairs, as :func:`build_spp` takes them.
 #[pyclass(module = "proxyproto_rs._core", name = "SppHeader", frozen)]
 pub struct PySppHeader {
     header: SppHeader,
@@ -103,7 +104,11 @@ impl PySppHeader {
 
 /// Parse the Simple Proxy Protocol header at the start of *data* (a UDP datagram).
 ///
-/// The payload is ``data[38:]``.
+/// Args:
+///     data: any C-contiguous buffer; the payload is ``data[38:]``.
+///
+/// Returns:
+///     The :class:`SppHeader`.
 ///
 /// Raises:
 ///     InvalidHeaderError: *data* does not start with the magic ``0x56EC`` (kind
@@ -122,7 +127,10 @@ pub(super) fn parse_spp(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PyS
 
 /// The 38-byte Simple Proxy Protocol header for a datagram from *client* to *proxy*.
 ///
-/// Both are ``(host, port)`` with an IPv4 or IPv6 host (IPv4 is written IPv4-mapped).
+/// Args:
+///     client: the client's ``(host, port)``, an IPv4 or IPv6 host (IPv4 is written
+///         IPv4-mapped).
+///     proxy: the proxy's ``(host, port)``, the same way.
 ///
 /// Raises:
 ///     BuildError: not an IP ``(host, port)`` (kind ``"address"`` or ``"port"``).
