@@ -17,16 +17,19 @@ clients.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypedDict
 
-from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser, SppHeader
+from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser, SppHeader, parse
 
 if TYPE_CHECKING:
     import ssl as _ssl
+
+    from typing_extensions import Buffer
 
 __all__ = [
     "DEFAULT_LOG_FIRST",
@@ -210,6 +213,31 @@ class ServerOptions:
         ):
             return Parser()  # keyword parsing costs more than the rest of the constructor
         return Parser(
+            allow_v1=self.allow_v1,
+            allow_v2=self.allow_v2,
+            verify_checksum=self.verify_checksum,
+            max_size=self.max_size,
+            haproxy_limits=self.haproxy_limits,
+        )
+
+    def parse_function(self) -> Callable[[Buffer], Header]:
+        """:func:`~proxyproto_rs.parse` with these options, as a one-argument function.
+
+        For a server's first read, which usually holds the whole header: one call, no
+        :class:`~proxyproto_rs.Parser` to make. It raises
+        :class:`~proxyproto_rs.IncompleteHeaderError` when the bytes are only a prefix
+        (then feed them to :meth:`new_parser`'s parser, which reaches the same verdict).
+        """
+        if (
+            self.allow_v1
+            and self.allow_v2
+            and self.verify_checksum
+            and not self.haproxy_limits
+            and self.max_size == DEFAULT_MAX_SIZE
+        ):
+            return parse
+        return functools.partial(
+            parse,
             allow_v1=self.allow_v1,
             allow_v2=self.allow_v2,
             verify_checksum=self.verify_checksum,

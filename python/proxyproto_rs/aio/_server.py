@@ -57,6 +57,7 @@ class ProxyServerFactory:
         "_outer",
         "_waiting",
         "options",
+        "parse_header",
         "protocol_factory",
         "read_buffer",
         "stats",
@@ -75,6 +76,8 @@ class ProxyServerFactory:
         parser, or as held bytes) before the loop makes the next one, so one buffer serves
         every connection of the server (a server belongs to one loop)."""
         self._outer: type[HeaderProtocol] | None = None
+        self.parse_header = options.parse_function()
+        """``parse`` with the options: a connection's first read usually holds its header."""
 
     def __call__(self) -> HeaderProtocol:
         outer = self._outer
