@@ -79,6 +79,7 @@ class FakeTransport(asyncio.Transport):
         if not self._closing:
             self._closing = True
             self._protocol.connection_lost(None)
+            self._protocol = None  # type: ignore[assignment]  # as asyncio's: no cycle left
 
     abort = close
 
