@@ -19,6 +19,12 @@ careful developer would; a table-driven pure-Python fallback is used otherwise.
 
 Not a product: it exists to be measured against. The API mirrors proxyproto_rs closely enough
 that the benchmark can feed both the same bytes and compare their answers.
+
+``lean_parse`` is the other baseline: only the hot path a careful developer would write for
+one server (no Header object, no typed accessors, no incomplete/invalid distinction beyond
+returning None), returning a plain tuple, with the checks that matter kept: v1 grammar and
+cap, address and port syntax, v2 lengths, the TLV framing and typed lengths, CRC32C when
+present.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ __all__ = [
     "build_v1",
     "build_v2",
     "crc32c",
+    "lean_parse",
+    "lean_ssl",
     "parse",
 ]
 
@@ -386,6 +394,136 @@ def parse(data, *, verify_checksum=True, max_size=4096):
         Header,
         (2, ver_cmd & 1, family, protocol, source, destination, total, tlvs, data[:total], first),
     )
+
+
+def _lean_v1(data):
+    end = data.find(b"\r\n", 0, MAX_V1_SIZE)
+    if end < 0:
+        if len(data) >= MAX_V1_SIZE or b"\n" in data[:MAX_V1_SIZE]:
+            raise ValueError("no CRLF within 107 bytes")
+        return None
+    parts = data[6:end].split(b" ")
+    proto = parts[0]
+    if proto == b"UNKNOWN":
+        return None, None, end + 2, _EMPTY
+    if len(parts) != 5 or (proto != b"TCP4" and proto != b"TCP6"):
+        raise ValueError("bad v1 line")
+    _, src, dst, sport, dport = parts
+    try:
+        src = src.decode("ascii")
+        dst = dst.decode("ascii")
+        if proto == b"TCP4":
+            inet_pton(AF_INET, src)  # glibc: no leading zeros, no short forms
+            inet_pton(AF_INET, dst)
+        else:
+            src = inet_ntop(AF_INET6, inet_pton(AF_INET6, src))
+            dst = inet_ntop(AF_INET6, inet_pton(AF_INET6, dst))
+    except (OSError, ValueError):
+        raise ValueError("bad address") from None
+    # bytes.isdigit() is ASCII-only; no sign, no leading zero.
+    if (
+        not (sport.isdigit() and dport.isdigit())
+        or sport[:1] == b"0" != sport
+        or (dport[:1] == b"0" != dport)
+    ):
+        raise ValueError("bad port")
+    sp = int(sport)
+    dp = int(dport)
+    if sp > 65535 or dp > 65535:
+        raise ValueError("port out of range")
+    return (src, sp), (dst, dp), end + 2, _EMPTY
+
+
+def lean_parse(data, verify_checksum=True, max_size=4096):
+    """``(source, destination, length, tlvs)`` of the header at the start of ``data``, or
+    None when more bytes are needed; ValueError when invalid. ``tlvs`` maps each TLV type to
+    its first value (checked: framing, CRC32C of 4 bytes and verified, UNIQUE_ID <= 128,
+    SSL >= 5 bytes with whole sub-TLVs)."""
+    if data[:6] == b"PROXY ":
+        return _lean_v1(data)
+    if data[:12] != V2_SIGNATURE:
+        if (len(data) < 12 and V2_SIGNATURE.startswith(data)) or b"PROXY ".startswith(data):
+            return None
+        raise ValueError("not a PROXY header")
+    if len(data) < 16:
+        return None
+    ver_cmd = data[12]
+    total = 16 + (data[14] << 8 | data[15])
+    if (ver_cmd != 0x21 and ver_cmd != 0x20) or total > max_size:
+        raise ValueError("bad version, command or length")
+    if len(data) < total:
+        return None
+    fam_proto = data[13]
+    source = destination = None
+    pos = 16
+    if ver_cmd == 0x21:
+        if fam_proto == 0x11 or fam_proto == 0x12:
+            if total < 28:
+                raise ValueError("address block too short")
+            s, d, sp, dp = _V4_BLOCK.unpack_from(data, 16)
+            source = (inet_ntop(AF_INET, s), sp)
+            destination = (inet_ntop(AF_INET, d), dp)
+            pos = 28
+        elif fam_proto == 0x21 or fam_proto == 0x22:
+            if total < 52:
+                raise ValueError("address block too short")
+            s, d, sp, dp = _V6_BLOCK.unpack_from(data, 16)
+            source = (inet_ntop(AF_INET6, s), sp)
+            destination = (inet_ntop(AF_INET6, d), dp)
+            pos = 52
+        elif fam_proto >> 4 > 3 or fam_proto & 15 > 2:
+            raise ValueError("bad family or protocol")
+        else:
+            pos = total  # UNSPEC or UNIX: not served by this server
+    if pos == total:
+        return source, destination, total, _EMPTY
+    tlvs = {}
+    while pos < total:
+        if pos + 3 > total:
+            raise ValueError("TLV crosses the end")
+        t = data[pos]
+        stop = pos + 3 + (data[pos + 1] << 8 | data[pos + 2])
+        if stop > total:
+            raise ValueError("TLV crosses the end")
+        v = data[pos + 3 : stop]
+        if t not in tlvs:
+            tlvs[t] = v
+        if t == TYPE_CRC32C:
+            if stop - pos != 7:
+                raise ValueError("CRC32C TLV is not 4 bytes")
+            if verify_checksum:
+                crc = crc32c(data[: pos + 3])
+                crc = crc32c(b"\x00\x00\x00\x00", crc)
+                if crc32c(data[stop:total], crc) != int.from_bytes(v, "big"):
+                    raise ValueError("CRC32C mismatch")
+        elif t == TYPE_SSL:
+            sub = pos + 8
+            if sub > stop:
+                raise ValueError("SSL TLV shorter than 5 bytes")
+            while sub < stop:
+                if sub + 3 > stop:
+                    raise ValueError("SSL sub-TLV crosses the end")
+                sub += 3 + (data[sub + 1] << 8 | data[sub + 2])
+            if sub != stop:
+                raise ValueError("SSL sub-TLV crosses the end")
+        elif t == TYPE_UNIQUE_ID and stop - pos > 131:
+            raise ValueError("UNIQUE_ID over 128 bytes")
+        pos = stop
+    return source, destination, total, tlvs
+
+
+def lean_ssl(value):
+    """The sub-TLVs of an SSL value ``lean_parse`` accepted, first value of each type."""
+    subs = {}
+    pos = 5
+    end = len(value)
+    while pos < end:
+        t = value[pos]
+        stop = pos + 3 + (value[pos + 1] << 8 | value[pos + 2])
+        if t not in subs:
+            subs[t] = value[pos + 3 : stop]
+        pos = stop
+    return subs
 
 
 class Parser:

@@ -8,7 +8,7 @@
 #   fuzz/run.sh [-t SECONDS] [-n RUNS] [TARGET...]      (make fuzz FUZZ_TIME=SECONDS)
 #
 # -t: time per target (default 60); -n: executions per target instead (libFuzzer -runs).
-# TARGET: parse split_feed roundtrip crc32c (cargo-fuzz) and py_parse py_parser py_build
+# TARGET: parse split_feed roundtrip crc32c spp (cargo-fuzz) and py_parse py_parser py_build
 # py_aio (atheris); default all. One process per target (-jobs=1 equivalent: the machine
 # has 2 shared cores). Logs go to fuzz/logs/<target>.log (ignored by git); a crash stops
 # that target, is left in fuzz/artifacts/<target>/ and makes the script exit 1.
@@ -25,7 +25,7 @@ while getopts "t:n:" opt; do
     esac
 done
 shift $((OPTIND - 1))
-rust_targets=(parse split_feed roundtrip crc32c)
+rust_targets=(parse split_feed roundtrip crc32c spp)
 py_targets=(py_parse py_parser py_build py_aio)
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=("${rust_targets[@]}" "${py_targets[@]}")

@@ -9,10 +9,12 @@
 # - the cargo-fuzz targets are built with plain `cargo build` and the flags
 #   `cargo fuzz build -s none` passes (so cargo-fuzz itself need not be installed), except
 #   -Ccodegen-units=1, which only slows the build down;
-# - the atheris harnesses run in a venv that sees the system site-packages, i.e. the
-#   proxyproto_rs already built for the tests (`make build-dev`), uninstrumented: the smoke
-#   checks the harnesses' invariants, not Rust coverage (fuzz/run.sh does that). If no
-#   proxyproto_rs is importable, the instrumented wheel is built instead (slower).
+# - the atheris harnesses run on the proxyproto_rs that the interpreter $PY (default python3;
+#   a venv's python works too) imports, uninstrumented: the smoke checks the harnesses'
+#   invariants, not Rust coverage (fuzz/run.sh does that). atheris lives in a venv of its own
+#   made from $PY, which also sees every site directory $PY sees (a .pth file adds them), so
+#   neither $PY's environment nor the package under test is touched. If $PY cannot import
+#   proxyproto_rs, the instrumented wheel is built instead (slower).
 # New inputs found here are thrown away: the corpus changes only through fuzz/run.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -32,10 +34,25 @@ smoke_venv="${FUZZ_SMOKE_VENV:-/tmp/proxyproto-fuzz-smoke-venv}"
 ) &
 build_pid=$!
 if "$PY" -c "import proxyproto_rs" >/dev/null 2>&1; then
-    if [ ! -x "$smoke_venv/bin/pip" ]; then
+    # Same interpreter version as $PY or a fresh venv (atheris is a compiled extension).
+    if [ ! -x "$smoke_venv/bin/pip" ] || [ "$("$smoke_venv/bin/python" -c 'import sys; print(sys.version)')" \
+        != "$("$PY" -c 'import sys; print(sys.version)')" ]; then
         rm -rf "$smoke_venv"
-        "$PY" -m venv --system-site-packages "$smoke_venv"
+        "$PY" -m venv "$smoke_venv"
     fi
+    # A venv made from a venv's python is based on the base interpreter and would not see
+    # $PY's packages: hand it $PY's site directories (with their .pth files: editable installs).
+    "$PY" -c '
+import sys, sysconfig
+std = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+dirs = [p for p in sys.path
+        if p and p not in std and not p.endswith((".zip", "lib-dynload"))]
+print("import site; " + "; ".join(f"site.addsitedir({d!r})" for d in dirs))
+' >"$("$smoke_venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/_proxyproto_smoke_py.pth"
+    # Fail here, loudly, rather than in every harness.
+    "$smoke_venv/bin/python" -P -c "import proxyproto_rs" || {
+        echo "smoke: the atheris venv cannot import the proxyproto_rs of $PY" >&2
+        kill "$build_pid"; exit 1; }
     # -P: from fuzz/, the harness folder atheris/ would pass for the package.
     if ! "$smoke_venv/bin/python" -P -c "import atheris" >/dev/null 2>&1; then
         "$smoke_venv/bin/pip" install --quiet --disable-pip-version-check atheris
@@ -67,7 +84,7 @@ run() {
     fi
 }
 mkdir -p "$here/artifacts"
-for t in parse split_feed roundtrip crc32c; do
+for t in parse split_feed roundtrip crc32c spp; do
     run "$t" "$bins/$t"
 done
 for t in py_parse py_parser py_build py_aio; do

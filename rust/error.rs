@@ -42,6 +42,8 @@ pub enum ErrorKind {
     TlvLength,
     /// The CRC32C TLV does not match the header (rule 34).
     ChecksumMismatch,
+    /// SPP: the datagram does not start with the magic `0x56EC` (Cloudflare Spectrum).
+    SppMagic,
 }
 
 impl ErrorKind {
@@ -65,6 +67,7 @@ impl ErrorKind {
             Self::TlvTruncated => "tlv_truncated",
             Self::TlvLength => "tlv_length",
             Self::ChecksumMismatch => "checksum_mismatch",
+            Self::SppMagic => "spp_magic",
         }
     }
 
@@ -88,6 +91,7 @@ impl ErrorKind {
             Self::TlvTruncated => "TLV runs past the end of the header",
             Self::TlvLength => "TLV value length invalid for its type",
             Self::ChecksumMismatch => "CRC32C checksum mismatch",
+            Self::SppMagic => "not a Simple Proxy Protocol header (magic 0x56EC)",
         }
     }
 

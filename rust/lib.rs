@@ -23,6 +23,7 @@ pub mod error;
 pub mod header;
 pub mod ip_text;
 pub mod scan;
+pub mod spp;
 pub mod stream;
 pub mod tlv;
 pub mod v1;
@@ -36,6 +37,7 @@ use core::net::SocketAddr;
 pub use error::{BuildError, ErrorKind, ParseError};
 pub use header::{Address, Addresses, Command, Family, Header, Layout, Protocol};
 pub use scan::{detect, find_signature, Detected};
+pub use spp::SppHeader;
 pub use stream::{Fed, Parser};
 pub use tlv::{Ssl, Tlv, Tlvs};
 

@@ -101,52 +101,97 @@ enum Next {
     Never,
 }
 
-/// Every valid, complete header in a buffer, in order: `(offset, header, length)`.
+/// Where a scan for headers stands: the cursor and each pattern's next match. Kept apart
+/// from the buffer so that a caller who must borrow the buffer anew for each header (the
+/// Python binding) can resume; [`Headers`] is the iterator over one borrowed buffer.
 ///
-/// Candidates that do not start a valid, complete header under `opts` are skipped; a valid
-/// header's bytes are not searched again.
-#[derive(Debug, Clone)]
-pub struct Headers<'a> {
-    buf: &'a [u8],
+/// Given another buffer than before (a `bytearray` changed between calls), it stays memory
+/// safe and finds valid headers only, but may miss some.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanState {
     opts: Options,
     cursor: usize,
     v1: Next,
     v2: Next,
 }
 
-impl<'a> Headers<'a> {
-    /// The headers of `buf` at or after `start`, parsed with `opts`.
+impl ScanState {
+    /// A scan from `start`, parsing with `opts`.
     #[must_use]
-    pub fn new(buf: &'a [u8], start: usize, opts: Options) -> Self {
+    pub fn new(start: usize, opts: Options) -> Self {
         let off = |allowed: bool| if allowed { Next::Unknown } else { Next::Never };
-        Self { buf, cursor: start, v1: off(opts.allow_v1), v2: off(opts.allow_v2), opts }
+        Self { cursor: start, v1: off(opts.allow_v1), v2: off(opts.allow_v2), opts }
     }
 
-    /// Where the search resumes: past the last header returned, or past the last candidate
-    /// refused.
+    /// Where the search resumes: past the last header returned, or one byte past the last
+    /// candidate refused.
     #[must_use]
     pub const fn position(&self) -> usize {
         self.cursor
     }
 
-    /// The first match of `finder` at or after the cursor, searched only when not known.
-    fn resolve(next: &mut Next, buf: &[u8], cursor: usize, finder: &Finder<'_>) -> Option<usize> {
-        if let Next::At(p) = *next {
-            if p >= cursor {
-                return Some(p);
-            }
-            *next = Next::Unknown;
-        }
-        if let Next::Unknown = *next {
-            *next = match buf.get(cursor..).and_then(|hay| finder.find(hay)) {
-                Some(p) => Next::At(cursor + p),
-                None => Next::Never,
+    /// The next valid, complete header of `buf`: `(offset, header, length)`. Candidates that
+    /// do not start one under the options are skipped; a valid header's bytes are not
+    /// searched again.
+    pub fn next_header<'a>(&mut self, buf: &'a [u8]) -> Option<(usize, Header<'a>, usize)> {
+        let (v2_finder, v1_finder) = finders();
+        loop {
+            let v1 = resolve(&mut self.v1, buf, self.cursor, v1_finder);
+            let v2 = resolve(&mut self.v2, buf, self.cursor, v2_finder);
+            let at = match (v1, v2) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b)?,
             };
+            // `at` is a match found inside `buf`, so the slice is never empty.
+            let candidate = buf.get(at..).unwrap_or_default();
+            if let Ok(Status::Complete { header, consumed }) = parse(candidate, &self.opts) {
+                self.cursor = at + consumed;
+                return Some((at, header, consumed));
+            }
+            self.cursor = at + 1;
         }
-        match *next {
-            Next::At(p) => Some(p),
-            _ => None,
+    }
+}
+
+/// The first match of `finder` at or after `cursor`, searched only when not known.
+fn resolve(next: &mut Next, buf: &[u8], cursor: usize, finder: &Finder<'_>) -> Option<usize> {
+    if let Next::At(p) = *next {
+        if p >= cursor {
+            return Some(p);
         }
+        *next = Next::Unknown;
+    }
+    if let Next::Unknown = *next {
+        *next = match buf.get(cursor..).and_then(|hay| finder.find(hay)) {
+            Some(p) => Next::At(cursor + p),
+            None => Next::Never,
+        };
+    }
+    match *next {
+        Next::At(p) => Some(p),
+        _ => None,
+    }
+}
+
+/// Every valid, complete header in a buffer, in order: `(offset, header, length)`; see
+/// [`ScanState::next_header`].
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    buf: &'a [u8],
+    state: ScanState,
+}
+
+impl<'a> Headers<'a> {
+    /// The headers of `buf` at or after `start`, parsed with `opts`.
+    #[must_use]
+    pub fn new(buf: &'a [u8], start: usize, opts: Options) -> Self {
+        Self { buf, state: ScanState::new(start, opts) }
+    }
+
+    /// Where the search resumes (see [`ScanState::position`]).
+    #[must_use]
+    pub const fn position(&self) -> usize {
+        self.state.position()
     }
 }
 
@@ -154,22 +199,7 @@ impl<'a> Iterator for Headers<'a> {
     type Item = (usize, Header<'a>, usize);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (v2_finder, v1_finder) = finders();
-        loop {
-            let v1 = Self::resolve(&mut self.v1, self.buf, self.cursor, v1_finder);
-            let v2 = Self::resolve(&mut self.v2, self.buf, self.cursor, v2_finder);
-            let at = match (v1, v2) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b)?,
-            };
-            // `at` is a match found inside `buf`, so the slice is never empty.
-            let candidate = self.buf.get(at..).unwrap_or_default();
-            if let Ok(Status::Complete { header, consumed }) = parse(candidate, &self.opts) {
-                self.cursor = at + consumed;
-                return Some((at, header, consumed));
-            }
-            self.cursor = at + 1;
-        }
+        self.state.next_header(self.buf)
     }
 }
 

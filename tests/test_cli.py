@@ -28,6 +28,7 @@ from typing import Any
 
 import proxyproto_rs as pp
 import pytest
+from proxyproto_rs import _wire as wire
 from proxyproto_rs import aio
 
 CI = os.environ.get("CI") == "true"
@@ -446,19 +447,14 @@ def test_scan_nothing_found_exit_1_and_progress(tmp_path: Path) -> None:
     assert b"scan:" not in quiet.stderr
 
 
-def test_scan_progress_on_a_terminal(tmp_path: Path) -> None:
-    """A large file shows \r-updated progress when stderr is a terminal, without flags."""
-    f = tmp_path / "big.bin"
-    chunk = b"\0" * (1 << 20)
-    with f.open("wb") as out:
-        for _ in range(17):  # over the 16 MiB threshold
-            out.write(chunk)
-        out.write(V2_HEADER)
+def _on_terminal(argv: list[str], *, stdout_too: bool) -> tuple[int, bytes]:
+    """Run *argv* with stderr (and stdout, if asked) on a pseudo-terminal: the exit status
+    and what the terminal received."""
     master, slave = os.openpty()
     try:
         proc = subprocess.run(
-            [*PROXYPROTO, "scan", str(f)],
-            stdout=subprocess.PIPE,
+            argv,
+            stdout=slave if stdout_too else subprocess.PIPE,
             stderr=slave,
             stdin=subprocess.DEVNULL,
             timeout=TIMEOUT,
@@ -479,7 +475,19 @@ def test_scan_progress_on_a_terminal(tmp_path: Path) -> None:
         if slave >= 0:
             os.close(slave)
         os.close(master)
-    assert proc.returncode == 0
+    return proc.returncode, seen
+
+
+def test_scan_progress_on_a_terminal(tmp_path: Path) -> None:
+    """A large file shows \r-updated progress when stderr is a terminal, without flags."""
+    f = tmp_path / "big.bin"
+    chunk = b"\0" * (1 << 20)
+    with f.open("wb") as out:
+        for _ in range(17):  # over the 16 MiB threshold
+            out.write(chunk)
+        out.write(V2_HEADER)
+    code, seen = _on_terminal([*PROXYPROTO, "scan", str(f)], stdout_too=False)
+    assert code == 0
     assert b"\rscan: 100.0%" in seen
     assert b"1 header(s)" in seen
 
@@ -834,7 +842,15 @@ def test_check_our_aio_server_has_no_findings() -> None:
         server.close()
     # Every built-in case exactly as expected; corpus cases (classified by parse(), which
     # the aio server uses too) may at most warn, so a new corpus file cannot break this.
-    bad = [c for c in cases if c["verdict"] != "ok" and not c["name"].startswith("corpus:")]
+    # A second header after the first is the aio server's own decision (its tests cover it);
+    # check_reports_a_second_header_passed_through covers how check reports it.
+    bad = [
+        c
+        for c in cases
+        if c["verdict"] != "ok"
+        and not c["name"].startswith("corpus:")
+        and not c["name"].endswith("-second-header")
+    ]
     assert bad == []
     assert summary["findings"] == 0
     assert code == 0
@@ -1032,3 +1048,439 @@ def test_check_against_nginx(tmp_path: Path) -> None:
     verdicts = {c["name"]: c["verdict"] for c in cases}
     for name in ("v2-tcp4", "v1-tcp4", "no-header", "v2-bad-signature"):
         assert verdicts[name] == "ok", name
+
+
+# --------------------------------------------------------------------------- hostile input
+
+_HOSTILE_PATH = b"/tmp/\x1b[2J\x1b]52;c;aGk=\x07\rX\nsource       6.6.6.6:1\xc2\x9b\xe2\x80\xae\xff"
+"""A UNIX path carrying ESC [2J, OSC 52 (clipboard write), BEL, CR, a newline forging a
+``source`` line, a C1 control (U+009B), U+202E and a byte that is not UTF-8."""
+_HOSTILE_VPCE = b"\x01vpce-\x1b[31m\x9b\x07"
+_HOSTILE_HEADER = wire.v2(
+    0x21,
+    0x31,
+    wire.unix_block(_HOSTILE_PATH, b"\x00abs\x1b[2J\xe2\x80\xae")
+    + wire.tlv(0xEA, _HOSTILE_VPCE)
+    + wire.tlv(0xE1, b"\x1b[31mred\n"),
+)
+
+
+def _assert_terminal_safe(out: bytes) -> None:
+    """No control character but the newlines ending lines, no C1 control, no bidi override."""
+    text_out = out.decode("utf-8")  # strict: the output itself is valid UTF-8
+    for ch in text_out:
+        assert ch == "\n" or ch.isprintable(), f"{ch!r} printed raw in {text_out!r}"
+
+
+def test_decode_text_escapes_every_attacker_controlled_field() -> None:
+    """Issue 15 item 1: paths, abstract names, vpce id and text TLVs escaped visibly, even
+    with a strict UTF-8 stdout; the forged newline cannot make a second ``source`` line."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    proc = subprocess.run(
+        [*PROXYPROTO, "decode", _HOSTILE_HEADER.hex()],
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    _assert_terminal_safe(proc.stdout)
+    out = proc.stdout.decode()
+    assert [line for line in out.splitlines() if line.startswith("source")] == [
+        r"source       /tmp/\x1b[2J\x1b]52;c;aGk=\x07\rX\nsource       6.6.6.6:1\u009b\u202e\xff"
+    ]
+    assert r"@abs\x1b[2J\u202e" in out
+
+
+def test_text_escaping_is_unambiguous() -> None:
+    """A literal backslash is doubled, so ``\\x1b`` typed by the peer never reads as ESC."""
+    header = wire.v2(0x21, 0x31, wire.unix_block(b"/a\\x1b", b"/b\x1b"))
+    out = run("decode", header.hex()).stdout.decode()
+    assert r"source       /a\\x1b" in out
+    assert r"destination  /b\x1b" in out
+
+
+def test_scan_text_escapes_and_json_stays_lossless(tmp_path: Path) -> None:
+    f = tmp_path / "hostile.bin"
+    f.write_bytes(b"junk" + _HOSTILE_HEADER + b"tail")
+    proc = run("scan", str(f))
+    assert proc.returncode == 0, proc.stderr
+    _assert_terminal_safe(proc.stdout)
+    assert proc.stdout.count(b"\n") == 1
+    rows = [json.loads(line) for line in run("scan", "--json", str(f)).stdout.splitlines()]
+    header = rows[0]["header"]
+    assert header["source"] == {"path": _HOSTILE_PATH.decode("utf-8", "surrogateescape")}
+    assert header["hex"] == _HOSTILE_HEADER.hex()
+
+
+def test_check_names_from_a_corpus_are_escaped(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "evil\x1b[2J\x07").write_bytes(V2_HEADER)
+    lax = LaxReceiver()
+    try:
+        proc = run(
+            "check", "--target", f"127.0.0.1:{lax.port}", "--corpus", str(corpus),
+            "--only", "corpus:", "--timeout", "1", "--verbose",
+        )  # fmt: skip
+    finally:
+        lax.close()
+    assert proc.returncode == 0, proc.stderr
+    _assert_terminal_safe(proc.stdout)
+    assert rb"corpus:evil\x1b[2J\x07" in proc.stdout
+
+
+# --------------------------------------------------------------------------- stdin as "-"
+
+
+def test_decode_dash_reads_stdin() -> None:
+    """Issue 15 item 2: ``-`` means stdin, for the text and the JSON output."""
+    proc = run("decode", "-", stdin=V2_HEADER)
+    assert proc.returncode == 0, proc.stderr
+    assert b"source       203.0.113.7:51234" in proc.stdout
+    proc = run("decode", "--json", "-", stdin=V2_HEADER.hex().encode())
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["header"]["source"]["port"] == 51234
+
+
+def test_scan_dash_reads_stdin() -> None:
+    blob = b"junk" + V2_HEADER + b"more" + pp.build_v1(("192.0.2.1", 1), ("192.0.2.2", 2))
+    proc = run("scan", "--json", "-", stdin=blob)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["offset"] for r in rows] == [4, 4 + len(V2_HEADER) + 4]
+    packets, expected = _capture_packets()
+    proc = run("scan", "--json", "-", stdin=_pcap(packets))
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["packet"] for line in proc.stdout.splitlines()] == sorted(expected)
+
+
+# --------------------------------------------------------------------------- encode messages
+
+
+def test_encode_ipv4_mapped_source_without_port_suggests_a_valid_form() -> None:
+    """Issue 15 item 15: never suggest ``[::ffff]:1.2.3.4``."""
+    proc = run("encode", "--source", "::ffff:1.2.3.4", "--destination", "[::1]:2")
+    _, err = text(proc)
+    assert proc.returncode == 2
+    assert "[::ffff]" not in err
+    assert "[::ffff:1.2.3.4]:PORT" in err
+
+
+def test_encode_tlv_type_without_prefix_says_how_to_write_it() -> None:
+    proc = run("encode", "--tlv", "E1=0102")
+    _, err = text(proc)
+    assert proc.returncode == 2
+    assert "0xE1" in err, err
+    assert "hex" in err
+
+
+# --------------------------------------------------------------------------- chained proxies
+
+
+def test_inspect_reports_a_second_header_right_after_the_first() -> None:
+    """Issue 15 item 16: two proxies in a row both adding a header."""
+    inner = pp.build_v1(("198.51.100.9", 4000), ("10.0.0.5", 443))
+    with proxyproto_server("inspect", "--listen", "127.0.0.1:0", "--count", "2") as (proc, addr):
+        _, reply = http_get(addr, V2_HEADER + inner + b"GET / HTTP/1.0\r\n\r\n")
+        http_get(addr, V2_HEADER + b"GET / HTTP/1.0\r\n\r\n")
+        code, out, err = proc.finish()
+    assert code == 0, err
+    stacked, single = (json.loads(line) for line in out.splitlines())
+    assert stacked["second_header"]["header"]["source"] == {"host": "198.51.100.9", "port": 4000}
+    assert stacked["findings"] == ["second_header"]
+    assert "second_header" not in single
+    assert "findings" not in single
+    # the HTTP request after both headers is still answered
+    assert reply.startswith(b"HTTP/1.0 200 OK")
+
+
+class StrictReceiver(LaxReceiver):
+    """A receiver that parses one header strictly and refuses a second one after it."""
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(SOCK_TIMEOUT)
+            parser = pp.Parser()
+            try:
+                while parser.header is None:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    parser.feed(chunk)
+                rest = parser.trailing_data
+                while pp.detect(rest) is None:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    rest += chunk
+                if pp.detect(rest) in (1, 2):
+                    return
+                conn.sendall(b"HTTP/1.0 200 OK\r\n\r\nstrict")
+            except (OSError, pp.ProxyProtocolError):
+                pass
+
+
+@pytest.mark.parametrize(("receiver", "passed"), [(LaxReceiver, True), (StrictReceiver, False)])
+def test_check_reports_a_second_header_passed_through(receiver: type, passed: bool) -> None:
+    target = receiver()
+    argv = ["--target", f"127.0.0.1:{target.port}", "--no-corpus", "--only", "second-header"]
+    try:
+        _, cases, summary = _check_json(*argv)
+        human = run("check", *argv, "--timeout", "1")
+    finally:
+        target.close()
+    assert [c["name"] for c in cases] == ["v2-second-header", "v1-second-header"]
+    assert summary["second_header_passed"] is passed
+    assert {c["verdict"] for c in cases} == ({"warning"} if passed else {"ok"})
+    said = b"a second PROXY header right after the first reaches the application"
+    assert (said in human.stdout) is passed
+
+
+# --------------------------------------------------------------------------- scan as a stream
+
+
+def _udp_capture_head() -> bytes:
+    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+
+
+def _udp_record(i: int, payload: bytes) -> bytes:
+    p = _ether(_ipv4("192.0.2.1", "192.0.2.2", 17, _udp(1000 + i % 50000, 53, payload)))
+    return struct.pack("<IIII", 1700000000 + i, 0, len(p), len(p)) + p
+
+
+def test_scan_capture_prints_results_as_they_are_found() -> None:
+    """Issue 15 item 10: a result is printed while the capture is still being written."""
+    proc = subprocess.Popen(
+        [*PROXYPROTO, "scan", "--json", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(_udp_capture_head() + _udp_record(1, V2_HEADER + b"dns?"))
+        proc.stdin.flush()
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        ready = sel.select(SOCK_TIMEOUT)
+        sel.close()
+        assert ready, "no result while the capture is still open"
+        row = json.loads(proc.stdout.readline())
+        assert row["packet"] == 1
+        assert row["transport"] == "udp"
+        proc.stdin.close()
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(TIMEOUT)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
+def _peak_rss_kib(argv: list[str]) -> int:
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0
+    return usage.ru_maxrss
+
+
+def test_scan_capture_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
+    """Issue 15 item 10: memory bounded by the largest datagram, not the whole capture."""
+    header = pp.build_v2(("203.0.113.9", 5353), ("10.0.0.5", 53), protocol=pp.Protocol.DGRAM)
+    records = [_udp_record(i, header + b"q" * 40) for i in range(512)]
+    small, large = tmp_path / "small.pcap", tmp_path / "large.pcap"
+    small.write_bytes(_udp_capture_head() + b"".join(records))
+    with large.open("wb") as f:
+        f.write(_udp_capture_head())
+        for _ in range(160):  # 81,920 datagrams, about 8 MiB
+            f.write(b"".join(records))
+    base = _peak_rss_kib([*PROXYPROTO, "scan", str(small)])
+    grown = _peak_rss_kib([*PROXYPROTO, "scan", str(large)])
+    assert grown - base < 8 * 1024, f"{base} KiB for 512 datagrams, {grown} KiB for 81,920"
+
+
+def _terminal_lines(raw: bytes) -> list[str]:
+    """What a terminal shows: ``\\r`` returns to column 0 and overwrites, ``ESC [K`` erases
+    to the end of the line."""
+    lines = []
+    for line in raw.decode(errors="replace").split("\n"):
+        cells: list[str] = []
+        col = 0
+        i = 0
+        while i < len(line):
+            if line[i] == "\r":
+                col, i = 0, i + 1
+            elif line.startswith("\x1b[K", i):
+                del cells[col:]
+                i += 3
+            else:
+                cells[col : col + 1] = [line[i]]
+                col, i = col + 1, i + 1
+        lines.append("".join(cells))
+    return lines
+
+
+def test_scan_progress_is_cleared_before_a_result_line(tmp_path: Path) -> None:
+    """Issue 15 item 11: progress and results on one terminal do not mix on a line."""
+    f = tmp_path / "big.bin"
+    with f.open("wb") as out:
+        for _ in range(8):
+            out.write(b"\0" * (1 << 20))
+        out.write(V2_HEADER)
+        out.write(b"\0" * (1 << 20))
+    code, seen = _on_terminal([*PROXYPROTO, "scan", "--progress", str(f)], stdout_too=True)
+    assert code == 0
+    results = [line for line in _terminal_lines(seen) if "v2 PROXY" in line]
+    assert len(results) == 1, seen
+    assert "scan:" not in results[0], seen
+
+
+def _stream_offsets(data: bytes, cuts: list[int], max_size: int = 4096) -> list[int]:
+    """Offsets ``scan`` reports when *data* arrives in pieces cut at *cuts*."""
+    from proxyproto_rs.cli.scan import _Options, _Stream
+
+    stream = _Stream(_Options(verify=True, max_size=max_size, invalid=False))
+    buf, base, found = b"", 0, []
+    for end in [*cuts, len(data)]:
+        buf = buf[stream.done - base :] + data[base + len(buf) : end]
+        base = stream.done
+        final = end == len(data)
+        found += [at for at, _, _ in stream.advance(memoryview(buf), base, final=final)]
+    return found
+
+
+def test_scan_stream_in_pieces_finds_what_scan_finds_whole() -> None:
+    """A header is reported exactly once whatever the cuts, even when an unfinished candidate
+    comes before it or it straddles a cut; and never before it is final."""
+    import random
+
+    rng = random.Random(15)
+    pieces = [
+        V2_HEADER,
+        pp.build_v1(("192.0.2.1", 1), ("192.0.2.2", 2)),
+        b"PROXY TCP4 1.2.3.4 ",  # unfinished v1 candidate
+        pp.V2_SIGNATURE + b"\x21\x11\x00",  # unfinished v2 candidate
+        wire.v2(0x21, 0x11, b"", length=200) + b"x" * 150,  # its length covers what follows
+        b"\x00" * 300,
+        b"GET / HTTP/1.1\r\n",
+    ]
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12)))
+        whole = [at for at, _ in pp.scan(data, max_size=256)]
+        cuts = sorted(rng.sample(range(len(data) + 1), k=min(len(data), rng.randrange(0, 6))))
+        assert _stream_offsets(data, cuts, max_size=256) == whole, (data, cuts)
+
+
+def _tcp_capture(flows: list[tuple[int, list[tuple[int, bytes]]]]) -> bytes:
+    """A pcap of TCP segments: per entry (source port, [(flags, payload)...]), interleaved."""
+    seqs = {port: 1000 for port, _ in flows}
+    packets = []
+    for step in range(max(len(segs) for _, segs in flows)):
+        for port, segs in flows:
+            if step < len(segs):
+                flags, payload = segs[step]
+                packets.append(
+                    _ether(
+                        _ipv4(
+                            "127.0.0.1", "127.0.0.2", 6, _tcp(port, 80, seqs[port], payload, flags)
+                        )
+                    )
+                )
+                seqs[port] += len(payload) + (1 if flags & 0x02 else 0)
+    return _pcap(packets)
+
+
+def test_scan_tcp_flow_headers_deep_in_the_stream_and_after_a_fin(tmp_path: Path) -> None:
+    """A header far into a flow, split over segments, is found once and located in the
+    file; a header at the start of a flow is reported as soon as it is complete."""
+    body = b"x" * 5000
+    h2 = V2_HEADER
+    f = tmp_path / "tcp.pcap"
+    f.write_bytes(
+        _tcp_capture(
+            [
+                (40000, [(0x02, b""), (0x18, body[:3000]), (0x18, body[3000:] + h2[:7]),
+                         (0x18, h2[7:] + b"tail"), (0x11, b"")]),
+                (40001, [(0x02, b""), (0x18, h2), (0x19, b"")]),
+            ]
+        )
+    )  # fmt: skip
+    rows = [json.loads(line) for line in run("scan", "--json", str(f)).stdout.splitlines()]
+    assert [(r["flow"].split(" > ")[0], r["stream_offset"]) for r in rows] == [
+        ("127.0.0.1:40001", 0),
+        ("127.0.0.1:40000", 5000),
+    ]
+    data = f.read_bytes()
+    for row in rows:
+        assert data[row["offset"] : row["offset"] + 7] == h2[:7]
+
+
+def test_scan_tcp_retransmission_after_fin_and_port_reuse(tmp_path: Path) -> None:
+    """Bytes retransmitted after a FIN are not reported again; a SYN on the same ports
+    starts a new stream, whose header is reported too."""
+    h2 = V2_HEADER
+
+    def seg(seq: int, payload: bytes, flags: int = 0x18) -> bytes:
+        return _ether(_ipv4("127.0.0.1", "127.0.0.2", 6, _tcp(40000, 80, seq, payload, flags)))
+
+    f = tmp_path / "reuse.pcap"
+    f.write_bytes(
+        _pcap(
+            [
+                seg(99, b"", 0x02),
+                seg(100, h2),
+                seg(100 + len(h2), b"", 0x11),  # FIN
+                seg(100, h2),  # a late retransmission
+                seg(5000, b"", 0x02),  # the ports reused for a new connection
+                seg(5001, b"PROXY TCP4 1.2.3.4 " + h2),  # held: a candidate comes first
+                seg(7000, b"", 0x02),  # reused again without a FIN: that stream is over
+                seg(7001, h2 + b"GET / HTTP/1.1\r\n"),
+            ]
+        )
+    )
+    rows = [json.loads(line) for line in run("scan", "--json", str(f)).stdout.splitlines()]
+    assert [(r["packet"], r["stream_offset"]) for r in rows] == [(2, 0), (6, 19), (8, 0)]
+
+
+def test_text_output_on_an_ascii_terminal_never_raises() -> None:
+    """A printable character the stream cannot encode is written as ``\\uHHHH``, distinct
+    from ``\\xHH`` (a byte that is not UTF-8)."""
+    header = wire.v2(0x21, 0x31, wire.unix_block("/tmp/é".encode(), b"/tmp/\xe9"))
+    proc = subprocess.run(
+        [*PROXYPROTO, "decode", header.hex()],
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+        env={**os.environ, "PYTHONIOENCODING": "ascii:strict"},
+        stdin=subprocess.DEVNULL,
+    )
+    assert_no_traceback(proc)
+    assert proc.returncode == 0
+    assert rb"source       /tmp/\u00e9" in proc.stdout
+    assert rb"destination  /tmp/\xe9" in proc.stdout
+
+
+def test_scan_dash_on_a_terminal_is_a_usage_error() -> None:
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run(
+            [*PROXYPROTO, "scan", "-"],
+            stdin=slave,
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 2
+    assert b"stdin is a terminal" in proc.stderr

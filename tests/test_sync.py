@@ -7,7 +7,12 @@ the kernel holds (nothing past the header may be consumed) and to time (one dead
 from __future__ import annotations
 
 import contextlib
+import http.client
+import http.server
+import logging
 import socket
+import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +20,8 @@ from typing import Any
 
 import _util
 import pytest
+import werkzeug.serving
+from aio_support import tls_contexts
 from proxyproto_rs import (
     Header,
     IncompleteHeaderError,
@@ -62,6 +69,15 @@ def rest(sock: socket.socket, n: int) -> bytes:
         assert chunk, f"EOF after {out!r}"
         out += chunk
     return out
+
+
+def closed(sock: socket.socket) -> bool:
+    """The peer closed *sock* (a FIN, or a reset when it left unread bytes behind)."""
+    sock.settimeout(5)
+    try:
+        return sock.recv(10) == b""
+    except ConnectionResetError:
+        return True
 
 
 # -- read_header ------------------------------------------------------------------------
@@ -246,3 +262,342 @@ def test_max_size_and_versions_apply() -> None:
 def test_options_and_kwargs_errors() -> None:
     with connected() as (_client, server), pytest.raises(TypeError, match="bogus"):
         sync.read_header(server, bogus=1)  # type: ignore[call-arg]
+
+
+# -- accept -------------------------------------------------------------------------------
+
+
+def test_accept_returns_real_client() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        with client:
+            client.sendall(V2 + PAYLOAD)
+            sock, peer, header = sync.accept(listener)
+            with sock:
+                assert peer == CLIENT
+                assert header is not None
+                assert header.to_bytes() == V2
+                assert rest(sock, len(PAYLOAD)) == PAYLOAD
+
+
+def test_accept_closes_refused_connection() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        with client:
+            client.sendall(b"SSH-2.0-x\r\n")
+            with pytest.raises(InvalidHeaderError):
+                sync.accept(listener)
+            assert closed(client)
+
+
+@pytest.fixture(scope="module")
+def contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    return tls_contexts(tmp_path_factory.mktemp("tls"))
+
+
+def tls_in_one_segment(port: int, ctx: ssl.SSLContext, header: bytes, data: bytes) -> bytes:
+    """A TLS client that sends *header* and its ClientHello in one send(), then *data*;
+    returns what the server sends back before closing."""
+    inbox, outbox = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inbox, outbox, server_hostname="localhost")
+
+    def pump() -> bool:
+        if pending := outbox.read():
+            sock.sendall(pending)
+        got = sock.recv(65536)
+        inbox.write(got)
+        return bool(got)
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        with contextlib.suppress(ssl.SSLWantReadError):
+            tls.do_handshake()
+        sock.sendall(header + outbox.read())
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                assert pump(), "closed during the handshake"
+        tls.write(data)
+        sock.sendall(outbox.read())
+        answer = b""
+        while True:
+            try:
+                answer += tls.read(65536)
+            except ssl.SSLWantReadError:
+                if not pump():
+                    return answer
+            except ssl.SSLZeroReturnError:
+                return answer
+
+
+def test_tls_client_hello_intact_after_header(
+    contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """The header and the start of the ClientHello in one segment: TLS still works."""
+    server_ctx, client_ctx = contexts
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        replies: list[bytes] = []
+
+        def client() -> None:
+            replies.append(tls_in_one_segment(port, client_ctx, V2, b"ping"))
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        sock, peer, header = sync.accept(listener, ssl=server_ctx)
+        with sock:
+            assert isinstance(sock, ssl.SSLSocket)
+            assert peer == CLIENT
+            assert header is not None
+            assert rest(sock, 4) == b"ping"
+            sock.sendall(b"pong")
+        thread.join(5)
+        assert replies == [b"pong"]
+
+
+# -- socketserver -------------------------------------------------------------------------
+
+
+class Echo(socketserver.StreamRequestHandler):
+    """Replies with the client address, the header's unique id, then echoes one line."""
+
+    def handle(self) -> None:
+        server: Any = self.server
+        header = server.get_proxy_header(self.request)
+        uid = header.unique_id if header is not None else None
+        self.wfile.write(f"{self.client_address!r} {uid!r}\n".encode())
+        self.wfile.write(self.rfile.readline())
+
+
+class ProxyTCPServer(sync.ProxyProtocolMixin, socketserver.TCPServer):
+    allow_reuse_address = True
+
+
+class ProxyThreadingTCPServer(sync.ProxyProtocolMixin, socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[int]:
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server.server_address[1]  # type: ignore[index]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def talk(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(4096):
+            out += chunk
+        return out
+
+
+@pytest.mark.parametrize("cls", [ProxyTCPServer, ProxyThreadingTCPServer])
+def test_socketserver_sees_real_client(cls: type[socketserver.TCPServer]) -> None:
+    with serving(cls(("127.0.0.1", 0), Echo)) as port:
+        assert talk(port, V2 + b"hello\n") == f"{CLIENT!r} b'unique-id-1'\nhello\n".encode()
+        assert talk(port, V1 + b"hi\n") == f"{CLIENT!r} None\nhi\n".encode()
+
+
+def test_socketserver_refusal_never_reaches_handler(caplog: pytest.LogCaptureFixture) -> None:
+    server = ProxyThreadingTCPServer(("127.0.0.1", 0), Echo)
+    server.proxy_options = ServerOptions(trusted=["10.0.0.0/8"])
+    with caplog.at_level(logging.INFO, "proxyproto_rs.sync"), serving(server) as port:
+        assert talk(port, V2 + b"hello\n") == b""
+    kinds = [r.proxy_kind for r in caplog.records]  # type: ignore[attr-defined]
+    assert kinds == ["untrusted_peer"]
+
+
+def test_socketserver_direct_peer_keeps_its_address() -> None:
+    server = ProxyTCPServer(("127.0.0.1", 0), Echo)
+    server.proxy_options = ServerOptions(trusted=["10.0.0.0/8"], untrusted="direct")
+    with serving(server) as port, socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"hello\n")
+        first = s.makefile("rb").readline()
+        assert first == f"{s.getsockname()!r} None\n".encode()
+
+
+def test_slow_client_does_not_block_others(caplog: pytest.LogCaptureFixture) -> None:
+    server = ProxyThreadingTCPServer(("127.0.0.1", 0), Echo)
+    server.proxy_options = ServerOptions(timeout=1.0)
+    with caplog.at_level(logging.INFO, "proxyproto_rs.sync"), serving(server) as port:
+        slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with slow:
+            slow.sendall(V2[:10])
+            started = time.monotonic()
+            assert talk(port, V2 + b"fast\n").endswith(b"fast\n")
+            assert time.monotonic() - started < 0.5
+            assert closed(slow)  # cut at the deadline
+    assert [r.proxy_kind for r in caplog.records] == ["timeout"]  # type: ignore[attr-defined]
+
+
+def test_max_pending_refuses_the_extra_waiting_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = ProxyThreadingTCPServer(("127.0.0.1", 0), Echo)
+    server.proxy_options = ServerOptions(max_pending=2, timeout=3.0)
+    with caplog.at_level(logging.INFO, "proxyproto_rs.sync"), serving(server) as port:
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        try:
+            time.sleep(0.2)  # both are waiting for their header in their threads
+            assert talk(port, V2 + b"third\n") == b""
+            kinds = [r.proxy_kind for r in caplog.records]  # type: ignore[attr-defined]
+            assert kinds == ["too_many_pending"]
+            slow[0].sendall(V2 + b"first\n")
+            assert slow[0].makefile("rb").readline().endswith(b"b'unique-id-1'\n")
+            assert talk(port, V1 + b"fourth\n").endswith(b"fourth\n")  # room again
+        finally:
+            for s in slow:
+                s.close()
+
+
+# -- http.server and werkzeug ---------------------------------------------------------------
+
+
+class WhoAmI(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        server: Any = self.server
+        header = server.get_proxy_header(self.request)
+        body = f"{self.client_address[0]} {self.client_address[1]} {header.version}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class ProxyHTTPServer(sync.ProxyProtocolMixin, http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def keep_alive_requests(port: int, header: bytes, n: int) -> list[bytes]:
+    """*n* requests on one connection that starts with *header*."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.connect()
+    assert conn.sock is not None
+    conn.sock.sendall(header)
+    bodies = []
+    for _ in range(n):
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert response.status == 200
+        bodies.append(response.read())
+    conn.close()
+    return bodies
+
+
+def test_http_server_keep_alive_keeps_real_client() -> None:
+    with serving(ProxyHTTPServer(("127.0.0.1", 0), WhoAmI)) as port:
+        assert keep_alive_requests(port, V2, 3) == [b"203.0.113.7 40001 2"] * 3
+        assert keep_alive_requests(port, V1, 2) == [b"203.0.113.7 40001 1"] * 2
+
+
+def test_werkzeug_make_server_enable() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ)
+        body = f"{environ['REMOTE_ADDR']}:{environ['REMOTE_PORT']}".encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
+    sync.enable(server, trusted=["127.0.0.0/8"])
+    with serving(server) as port:  # werkzeug closes after every response
+        assert keep_alive_requests(port, V2, 1) == [b"203.0.113.7:40001"]
+        assert keep_alive_requests(port, V1, 1) == [b"203.0.113.7:40001"]
+    assert [e[sync.WSGI_HEADER_KEY].version for e in seen] == [2, 1]
+    assert seen[0][sync.WSGI_HEADER_KEY].unique_id == b"unique-id-1"
+    assert seen[0][sync.WSGI_PEER_KEY][0] == "127.0.0.1"
+
+
+def test_wsgiref_environ_has_header() -> None:
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+    seen: list[dict[str, Any]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    class Server(sync.ProxyProtocolMixin, WSGIServer):
+        pass
+
+    server = Server(("127.0.0.1", 0), Quiet)
+    server.set_app(app)
+    with serving(server) as port:
+        reply = talk(port, V1 + b"GET / HTTP/1.0\r\n\r\n")
+    assert reply.endswith(b"ok")
+    assert seen[0]["REMOTE_ADDR"] == CLIENT[0]
+    assert seen[0][sync.WSGI_HEADER_KEY].version == 1
+
+
+# -- other socket families ------------------------------------------------------------------
+
+
+def test_ipv6_listener_matches_trusted_networks() -> None:
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:  # pragma: no cover - a host without IPv6 loopback
+        pytest.skip("no IPv6 loopback")
+    with listener:
+        for trusted, ok in ((["::1/128"], True), (["127.0.0.0/8"], False)):
+            client = socket.create_connection(listener.getsockname()[:2], timeout=5)
+            with client:
+                client.sendall(build_v2(CLIENT6, SERVICE6) + PAYLOAD)
+                if ok:
+                    sock, peer, header = sync.accept(listener, trusted=trusted)
+                    with sock:
+                        assert peer == CLIENT6
+                        assert header is not None
+                        assert sync.server_address(sock, header) == SERVICE6
+                        assert rest(sock, len(PAYLOAD)) == PAYLOAD
+                else:
+                    with pytest.raises(PeerRefusedError):
+                        sync.accept(listener, trusted=trusted)
+
+
+class ProxyUnixServer(sync.ProxyProtocolMixin, socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
+@pytest.mark.parametrize(("trusted", "served"), [(["unix"], True), (["10.0.0.0/8"], False)])
+def test_unix_socket_server(tmp_path: Any, trusted: list[str], served: bool) -> None:
+    path = str(tmp_path / "s")
+    server = ProxyUnixServer(path, Echo)
+    server.proxy_options = ServerOptions(trusted=trusted)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(V2 + b"over unix\n")
+            reply = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := s.recv(4096):
+                    reply += chunk
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    if served:
+        assert reply == f"{CLIENT!r} b'unique-id-1'\nover unix\n".encode()
+    else:
+        assert reply == b""

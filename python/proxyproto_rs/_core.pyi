@@ -24,19 +24,25 @@ socket), a ``str`` or ``bytes`` UNIX path (``bytes`` starting with NUL: abstract
 __all__ = [
     "MAX_V1_SIZE",
     "MAX_V2_SIZE",
+    "SPP_MAGIC",
+    "SPP_SIZE",
     "V2_SIGNATURE",
     "Header",
     "Parser",
+    "SppHeader",
     "SslInfo",
     "Tlv",
     "__version__",
+    "build_spp",
     "build_v1",
     "build_v2",
     "crc32c",
     "detect",
     "find_signature",
     "parse",
+    "parse_spp",
     "_header_from_bytes",
+    "_Scanner",
 ]
 
 __version__: Final[str]
@@ -47,6 +53,10 @@ MAX_V2_SIZE: Final[int]
 """65551: the longest v2 header, 16 + 65535."""
 V2_SIGNATURE: Final[bytes]
 """The 12-byte v2 signature ``b"\\r\\n\\r\\n\\x00\\r\\nQUIT\\n"``."""
+SPP_MAGIC: Final[bytes]
+"""``b"\\x56\\xec"``: the two bytes that open a Simple Proxy Protocol header."""
+SPP_SIZE: Final[int]
+"""38: the length of a Simple Proxy Protocol header."""
 
 @final
 class Tlv:
@@ -438,19 +448,79 @@ def crc32c(data: Buffer, value: int = 0, /) -> int:
         TypeError: *data* is not a buffer, or *value* not an integer.
     """
 
-def detect(data: Buffer, /) -> Literal[0, 1, 2] | None:
+@overload
+def detect(data: Buffer, /, *, spp: Literal[False] = False) -> Literal[0, 1, 2] | None:
     """Which PROXY protocol version *data* starts with, from its first bytes only.
 
     Args:
         data: any C-contiguous buffer, read as raw bytes.
+        spp: also recognise Cloudflare Spectrum's Simple Proxy Protocol.
 
     Returns:
         1 for v1, 2 for v2, 0 if *data* cannot start a PROXY header, None if more bytes
-        are needed to tell.
+        are needed to tell. With ``spp=True``, ``"spp"`` when *data* starts with the Simple
+        Proxy Protocol magic ``0x56EC`` (and None for its first byte alone); off by default:
+        two bytes are a weak signature, so only ask where Cloudflare Spectrum's UDP traffic
+        is expected.
 
     Raises:
         ValueError: *data* is not C-contiguous.
         TypeError: *data* is not a buffer.
+    """
+
+@overload
+def detect(data: Buffer, /, *, spp: bool) -> Literal[0, 1, 2, "spp"] | None: ...
+
+@final
+class SppHeader:
+    """Cloudflare Spectrum's Simple Proxy Protocol header (38 bytes before a UDP payload).
+
+    Immutable, hashable, ``==`` by value, picklable. IPv4 addresses, sent IPv4-mapped on
+    the wire, read back as plain IPv4 text. ``SppHeader(client, proxy)`` makes one from two
+    ``(host, port)`` pairs, as :func:`build_spp` takes them.
+    """
+
+    def __new__(cls, client: _AddressInput, proxy: _AddressInput) -> SppHeader: ...
+    @property
+    def client(self) -> tuple[str, int]:
+        """The client: the datagram's original ``(host, port)``."""
+    @property
+    def proxy(self) -> tuple[str, int]:
+        """The proxy: the Spectrum ``(host, port)`` the client sent the datagram to."""
+    @property
+    def length(self) -> Literal[38]:
+        """Bytes of the header on the wire; the payload starts there."""
+    def to_bytes(self) -> bytes:
+        """The 38 wire bytes."""
+    def __bytes__(self) -> bytes: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def parse_spp(data: Buffer, /) -> SppHeader:
+    """Parse the Simple Proxy Protocol header at the start of *data* (a UDP datagram).
+
+    Args:
+        data: any C-contiguous buffer; the payload is ``data[38:]``.
+
+    Returns:
+        The :class:`SppHeader`.
+
+    Raises:
+        InvalidHeaderError: *data* does not start with the magic ``0x56EC`` (kind
+            ``"spp_magic"``, offset 0 or 1).
+        IncompleteHeaderError: fewer than 38 bytes (kind ``"incomplete"``).
+    """
+
+def build_spp(client: _AddressInput, proxy: _AddressInput) -> bytes:
+    """The 38-byte Simple Proxy Protocol header for a datagram from *client* to *proxy*.
+
+    Args:
+        client: the client's ``(host, port)``, an IPv4 or IPv6 host (IPv4 is written
+            IPv4-mapped).
+        proxy: the proxy's ``(host, port)``, the same way.
+
+    Raises:
+        BuildError: not an IP ``(host, port)`` (kind ``"address"`` or ``"port"``).
     """
 
 def find_signature(data: Buffer, start: int = 0, /) -> int:
@@ -468,3 +538,16 @@ def find_signature(data: Buffer, start: int = 0, /) -> int:
         ValueError: *data* is not C-contiguous.
         TypeError: *data* is not a buffer, or *start* not an integer.
     """
+
+@final
+class _Scanner:
+    """Iterator of ``(offset, Header)`` for every valid header in a buffer (``scan()``)."""
+
+    def __new__(
+        cls, data: Buffer, /, *, verify_checksum: bool = True, max_size: int | None = None
+    ) -> _Scanner: ...
+    def __iter__(self) -> _Scanner: ...
+    def __next__(self) -> tuple[int, Header]: ...
+    @property
+    def position(self) -> int:
+        """Where the search resumes: past the last header returned."""

@@ -14,9 +14,9 @@ starts intact on the same socket, and the caller needs no "bytes already read" h
 When a peek shows only part of a header, every byte of it belongs to the header, so it is
 consumed and the next peek waits for more (there is no busy loop). One deadline covers the
 whole header, however many reads it takes; the socket's own timeout is restored afterwards.
-Peeking beats reading ``Parser.needed`` bytes at a time because a v2 header then costs two
-system calls instead of three and a v1 header two instead of three or more (see
-docs/sync.md for the measurement).
+A header already waiting costs four system calls (non-blocking mode on, peek, recv, timeout
+restored) where reading ``Parser.needed`` bytes at a time costs ten for v2 and over forty
+for v1 (docs/sync.md has the measurement).
 
 The rules are those of :class:`~proxyproto_rs.options.ServerOptions`, the type every server
 entry point of the package shares: a header is required; a peer outside ``trusted`` is refused
@@ -27,7 +27,8 @@ entry point of the package shares: a header is required; a peer outside ``truste
 socket's own are the ones to use (:func:`client_address`, :func:`server_address`).
 
 UDP has no connection: :func:`parse_datagram` applies the same rules to every datagram
-(SPEC rule 5).
+(SPEC rule 5), with a PROXY header or, behind Cloudflare Spectrum, its Simple Proxy Protocol
+header (``spp=True``).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeAlias, cast
 
-from proxyproto_rs._core import Header, parse
+from proxyproto_rs._core import SPP_SIZE, Header, SppHeader, parse, parse_spp
 from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import (
     IncompleteHeaderError,
@@ -82,7 +84,7 @@ WSGI_PEER_KEY: Final = "proxyproto_rs.proxy_peer"
 
 _PEEK_SIZE: Final = 4096
 """Bytes peeked at once: the default ``max_size``, so one peek holds any default header."""
-_QUIET_KINDS: Final = frozenset({"eof", "timeout", "connection_error"})
+_QUIET_KINDS: Final = frozenset({"eof", "timeout", "connection_error", "too_many_pending"})
 """Refusals logged at INFO: clients vanish all the time; everything else is a WARNING."""
 
 
@@ -111,7 +113,7 @@ def read_header(
         OSError: the socket failed (a reset connection, ...).
     """
     opts = resolve(options, kwargs)
-    return _read_checked(sock, opts, sock.getpeername())
+    return _read_checked(sock, opts, None)
 
 
 def client_address(sock: socket.socket, header: Header | None) -> Address:
@@ -166,15 +168,24 @@ def accept(
 
 
 def _read_checked(sock: socket.socket, opts: ServerOptions, peer: Address) -> Header | None:
-    """The trust rules around :func:`_read`: untrusted peers, then the policy hook."""
+    """The trust rules around :func:`_read`: untrusted peers, then the policy hook.
+
+    *peer* ``None`` means "not asked yet": ``getpeername()`` is a system call that a server
+    trusting everyone without a policy hook never needs.
+    """
     header: Header | None = None
-    if not opts.trusts(peer):
+    everyone = opts.trusts_everyone
+    if peer is None and not (everyone and opts.policy is None):
+        peer = sock.getpeername()
+    if not (everyone or opts.trusts(peer)):
         if opts.untrusted == "reject":
             raise PeerRefusedError(
                 f"peer {peer!r} is not in the trusted networks", kind="untrusted_peer"
             )
     else:
         header = _read(sock, opts)
+    if opts.policy is None:
+        return header
     try:
         allowed = opts.accepts(peer, header, sock.getsockname())
     except Exception as exc:
@@ -185,16 +196,29 @@ def _read_checked(sock: socket.socket, opts: ServerOptions, peer: Address) -> He
 
 
 def _read(sock: socket.socket, opts: ServerOptions) -> Header:
-    """Peek, parse, consume exactly the header's bytes; one deadline for all of it."""
+    """Peek, parse, consume exactly the header's bytes; one deadline for all of it.
+
+    The socket is put in non-blocking mode, so a peek that finds the header waiting costs
+    one ``recv`` (in timeout mode CPython polls before every ``recv``); only when nothing is
+    waiting does it wait, in timeout mode, for what is left of the deadline.
+    """
     previous = sock.gettimeout()
     timeout = opts.timeout
     deadline = None if timeout is None else time.monotonic() + timeout
     consumed = b""  # header bytes already taken from the socket (only when split)
     limit = max(opts.max_size, _PEEK_SIZE)
     try:
+        sock.setblocking(False)
         while True:
-            _arm(sock, deadline, timeout)
-            peeked = sock.recv(limit - len(consumed), socket.MSG_PEEK)
+            size = limit - len(consumed)
+            try:
+                peeked = sock.recv(size, socket.MSG_PEEK)
+            except BlockingIOError:
+                _arm(sock, deadline, timeout)
+                try:
+                    peeked = sock.recv(size, socket.MSG_PEEK)
+                finally:
+                    sock.setblocking(False)
             if not peeked:
                 raise IncompleteHeaderError(
                     "connection closed before a complete header", kind="eof"
@@ -211,10 +235,10 @@ def _read(sock: socket.socket, opts: ServerOptions) -> Header:
                 )
             except IncompleteHeaderError:
                 # Every peeked byte belongs to the header: take them, wait for the rest.
-                _consume(sock, len(peeked), deadline, timeout)
+                _consume(sock, len(peeked))
                 consumed = data
                 continue
-            _consume(sock, header.length - len(consumed), deadline, timeout)
+            _consume(sock, header.length - len(consumed))
             return header
     except TimeoutError:
         raise IncompleteHeaderError(
@@ -236,15 +260,13 @@ def _arm(sock: socket.socket, deadline: float | None, timeout: float | None) -> 
     sock.settimeout(left)
 
 
-def _consume(sock: socket.socket, count: int, deadline: float | None, t: float | None) -> None:
-    """Take *count* bytes that a peek already showed (one ``recv`` in practice)."""
+def _consume(sock: socket.socket, count: int) -> None:
+    """Take *count* bytes that a peek just showed are waiting (one ``recv`` on TCP)."""
     while count > 0:
         got = sock.recv(count)
         if not got:  # pragma: no cover - peeked bytes cannot vanish
             raise IncompleteHeaderError("connection closed inside the header", kind="eof")
         count -= len(got)
-        if count:  # pragma: no cover - TCP returns peeked bytes at once
-            _arm(sock, deadline, t)
 
 
 def _start_tls(sock: socket.socket, opts: ServerOptions) -> socket.socket:
@@ -273,7 +295,9 @@ class ProxyProtocolMixin:
     servers (or use :func:`enable` on an instance such as ``werkzeug.serving.make_server``
     returns). The header is read in ``finish_request``, i.e. in the thread that serves the
     connection on a threaded server, so a slow client never delays the others (on a
-    non-threaded server it delays everyone for up to ``timeout`` seconds).
+    non-threaded server it delays everyone for up to ``timeout`` seconds). With
+    ``max_pending`` set, a connection arriving while that many wait for their header is
+    refused (kind ``"too_many_pending"``).
 
     The request handler is made with ``client_address`` = the real client
     (:func:`client_address`); the header is ``server.get_proxy_header(request)``, and a WSGI
@@ -306,7 +330,12 @@ class ProxyProtocolMixin:
     def finish_request(self, request: Any, client_address: Address) -> None:
         """Read the header, then run the handler with the real client address."""
         opts = self.proxy_options or ServerOptions()
+        pending = self._proxy_pending(opts, +1)
         try:
+            if pending is not None and pending > cast(int, opts.max_pending):
+                raise PeerRefusedError(
+                    f"{pending - 1} connections wait for a header", kind="too_many_pending"
+                )
             header = _read_checked(request, opts, client_address)
             source = None if header is None else header.source
             real = client_address if source is None else source
@@ -314,6 +343,8 @@ class ProxyProtocolMixin:
         except (ProxyProtocolError, OSError) as exc:
             _log_refusal(client_address, exc)
             return  # socketserver then closes the request (shutdown_request)
+        finally:
+            self._proxy_pending(opts, -1)
         seen: dict[int, tuple[Header | None, Address]] = self.__dict__.setdefault("_proxy_seen", {})
         self._proxy_wsgi_handler()
         seen[id(served)] = (header, client_address)
@@ -323,6 +354,18 @@ class ProxyProtocolMixin:
             seen.pop(id(served), None)
             if served is not request:
                 served.close()
+
+    def _proxy_pending(self, opts: ServerOptions, delta: int) -> int | None:
+        """Count connections waiting for their header (``max_pending``); the new count."""
+        if opts.max_pending is None:
+            return None
+        lock: threading.Lock = self.__dict__.get("_proxy_lock") or self.__dict__.setdefault(
+            "_proxy_lock", threading.Lock()
+        )
+        with lock:
+            count: int = self.__dict__.get("_proxy_waiting", 0) + delta
+            self.__dict__["_proxy_waiting"] = count
+        return count
 
     def _proxy_wsgi_handler(self) -> None:
         """Swap a WSGI handler class for one that puts the header into the environ."""
@@ -404,22 +447,28 @@ class Datagram(NamedTuple):
     """The bytes after the header."""
     client: Address
     """The real client: the header's source, or the sender for LOCAL/UNSPEC and direct."""
-    header: Header | None
-    """The header (``None`` for a sender served with ``untrusted="direct"``)."""
+    header: Header | SppHeader | None
+    """The header (an :class:`~proxyproto_rs.SppHeader` with ``spp=True``; ``None`` for a
+    sender served with ``untrusted="direct"``)."""
 
 
 def parse_datagram(
     data: bytes,
     addr: Address,
     options: ServerOptions | None = None,
+    *,
+    sockname: Address = None,
     **kwargs: Unpack[ServerOptionsKwargs],
 ) -> Datagram:
     """Apply the server rules to one datagram received from *addr* (SPEC rule 5).
 
-    Each datagram carries its own header. A trusted sender's datagram must start with one;
-    a header describing a STREAM connection (v1 TCP4/TCP6, v2 PROXY over STREAM) is refused.
-    An untrusted sender's datagram is refused (``"reject"``) or returned whole with *addr*
-    as the client (``"direct"``). The ``policy`` hook sees ``(addr, header, None)``.
+    Each datagram carries its own header. A trusted sender's datagram must start with a
+    PROXY header, or with Cloudflare's Simple Proxy Protocol header when ``spp=True`` (then
+    only that). A PROXY header describing a STREAM connection (v1 TCP4/TCP6, v2 PROXY over
+    STREAM) is refused. An untrusted sender's datagram is refused (``"reject"``) or returned
+    whole with *addr* as the client (``"direct"``). The ``policy`` hook sees
+    ``(addr, header, sockname)``: pass *sockname* (the receiving socket's address) when the
+    hook needs it.
 
     Raises:
         PeerRefusedError: untrusted sender (``"untrusted_peer"``), policy (``"policy"``), a
@@ -427,7 +476,7 @@ def parse_datagram(
         ProxyProtocolError: no valid header (``IncompleteHeaderError`` for a truncated one).
     """
     opts = resolve(options, kwargs)
-    header: Header | None = None
+    header: Header | SppHeader | None = None
     payload = data
     client = addr
     if not opts.trusts(addr):
@@ -435,6 +484,10 @@ def parse_datagram(
             raise PeerRefusedError(
                 f"sender {addr!r} is not in the trusted networks", kind="untrusted_peer"
             )
+    elif opts.spp:
+        header = parse_spp(data)
+        payload = data[SPP_SIZE:]
+        client = header.client
     else:
         header = parse(
             data,
@@ -452,7 +505,7 @@ def parse_datagram(
         if header.source is not None:
             client = header.source
     try:
-        allowed = opts.accepts(addr, header, None)
+        allowed = opts.accepts(addr, header, sockname)
     except Exception as exc:
         raise PeerRefusedError(f"policy hook raised {exc!r}", kind="policy") from exc
     if not allowed:

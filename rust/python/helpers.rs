@@ -40,26 +40,54 @@ fast_function! {
     }
 }
 
+enum Found {
+    Version(u8),
+    Spp,
+    NeedMore,
+}
+
 /// Which PROXY protocol version *data* starts with, from its first bytes only.
 ///
 /// Args:
 ///     data: any C-contiguous buffer, read as raw bytes.
+///     spp: also recognise Cloudflare Spectrum's Simple Proxy Protocol.
 ///
 /// Returns:
 ///     1 for v1, 2 for v2, 0 if *data* cannot start a PROXY header, None if more bytes
-///     are needed to tell.
+///     are needed to tell. With ``spp=True``, ``"spp"`` when *data* starts with the Simple
+///     Proxy Protocol magic ``0x56EC`` (and None for its first byte alone); off by default:
+///     two bytes are a weak signature, so only ask where Cloudflare Spectrum's UDP traffic
+///     is expected.
 ///
 /// Raises:
 ///     ValueError: *data* is not C-contiguous.
 ///     TypeError: *data* is not a buffer.
 #[pyfunction]
-#[pyo3(signature = (data, /))]
-pub(super) fn detect(data: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
-    with_bytes(data, |bytes| match scan::detect(bytes) {
-        scan::Detected::V1 => Some(1),
-        scan::Detected::V2 => Some(2),
-        scan::Detected::NotProxy => Some(0),
-        scan::Detected::NeedMore => None,
+#[pyo3(signature = (data, /, *, spp=false))]
+pub(super) fn detect<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    spp: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let found = with_bytes(data, |bytes| {
+        if spp {
+            match crate::spp::detect(bytes) {
+                Some(true) => return Found::Spp,
+                None if !bytes.is_empty() => return Found::NeedMore,
+                _ => {}
+            }
+        }
+        match scan::detect(bytes) {
+            scan::Detected::V1 => Found::Version(1),
+            scan::Detected::V2 => Found::Version(2),
+            scan::Detected::NotProxy => Found::Version(0),
+            scan::Detected::NeedMore => Found::NeedMore,
+        }
+    })?;
+    Ok(match found {
+        Found::Version(v) => v.into_pyobject(py)?.into_any(),
+        Found::Spp => "spp".into_pyobject(py)?.into_any(),
+        Found::NeedMore => py.None().into_bound(py),
     })
 }
 

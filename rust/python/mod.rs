@@ -9,6 +9,8 @@
 //! - `parser`: `parse()` and the streaming `Parser`.
 //! - `build`: `build_v1()`, `build_v2()` and what `Header.v1/v2/local` share with them.
 //! - `helpers`: `crc32c()`, `detect()`, `find_signature()`.
+//! - `spp`: Cloudflare's Simple Proxy Protocol: `parse_spp()`, `build_spp()`, `SppHeader`.
+//! - `scan`: `_Scanner`, the iterator behind `scan()`.
 //! - `fastcall`: the raw `METH_FASTCALL` entries of the hot functions.
 //! - this file: the module's registration.
 //!
@@ -47,6 +49,8 @@ mod fastcall;
 mod header;
 mod helpers;
 mod parser;
+mod scan;
+mod spp;
 
 use build::{BuildV1, BuildV2};
 use fastcall::add_fast;
@@ -55,6 +59,7 @@ use helpers::{detect, find_signature, Crc32c};
 use parser::{Parse, PyParser};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use spp::{build_spp, parse_spp, PySppHeader};
 
 use crate::{v1, v2};
 
@@ -68,6 +73,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyParser>()?;
     m.add_class::<PyTlv>()?;
     m.add_class::<PySslInfo>()?;
+    m.add_class::<PySppHeader>()?;
     add_fast::<Parse>(m)?;
     m.add_function(wrap_pyfunction!(_header_from_bytes, m)?)?;
     add_fast::<BuildV1>(m)?;
@@ -75,5 +81,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_fast::<Crc32c>(m)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(find_signature, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_spp, m)?)?;
+    m.add_function(wrap_pyfunction!(build_spp, m)?)?;
+    m.add("SPP_MAGIC", PyBytes::new(m.py(), &crate::spp::MAGIC))?;
+    m.add("SPP_SIZE", crate::spp::LEN)?;
+    m.add_class::<scan::PyScanner>()?;
     Ok(())
 }

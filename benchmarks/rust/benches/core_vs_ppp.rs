@@ -4,88 +4,20 @@
 //! TLV case, walks every TLV and sums the value lengths), so both crates do the same work:
 //! ppp's `Header::try_from` decodes the addresses eagerly, ours on `source()`. ppp does not
 //! verify CRC32C, so the TLV case runs ours with `verify_checksum` off, and once more with it
-//! on for information. Builders start from `SocketAddr`s and return the wire bytes.
+//! on for information. ppp checks no TLV rule at parse time either (D4: ours refuses a header
+//! whose TLVs do not frame or break a type's length rule), so `ppp+check` is the equal-work
+//! row: ppp plus the loop a caller writes to get the same guarantee, run before the header is
+//! used. Builders start from `SocketAddr`s and return the wire bytes.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use proxyproto_rs::{header::Address, v1, v2, Command, Endpoints, Options, Protocol, Status};
+use proxyproto_rs::{v1, v2, Command, Endpoints, Options, Protocol};
 
-const PAYLOAD: &[u8; 100] = &[0xAA; 100];
-const V1_TCP4: &[u8] = b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n";
-
-fn src() -> SocketAddr {
-    "192.0.2.1:56324".parse().unwrap()
-}
-
-fn dst() -> SocketAddr {
-    "198.51.100.2:443".parse().unwrap()
-}
-
-fn v2_ipv4() -> Vec<u8> {
-    let ends = Endpoints::Inet(src(), dst());
-    v2::Builder::new(Command::Proxy, Protocol::Stream, &ends, false).unwrap().finish().unwrap()
-}
-
-/// v2 IPv4 with ALPN, AUTHORITY, CRC32C, UNIQUE_ID, SSL (VERSION, CN) and AWS: 137 B.
-fn v2_tlvs() -> Vec<u8> {
-    let ends = Endpoints::Inet(src(), dst());
-    let ssl =
-        [&[0x07, 0, 0, 0, 0][..], &[0x21, 0, 7], b"TLSv1.3", &[0x22, 0, 17], b"client.example.io"]
-            .concat();
-    let mut b = v2::Builder::new(Command::Proxy, Protocol::Stream, &ends, true).unwrap();
-    b.tlv(0x01, b"h2").unwrap();
-    b.tlv(0x02, b"example.com").unwrap();
-    b.tlv(0x05, &(0x40..0x50).collect::<Vec<u8>>()).unwrap();
-    b.tlv(0x20, &ssl).unwrap();
-    b.tlv(0xEA, b"\x01vpce-0123456789abcdef0").unwrap();
-    let h = b.finish().unwrap();
-    assert_eq!(h.len(), 137);
-    h
-}
-
-fn with_payload(h: &[u8]) -> Vec<u8> {
-    [h, PAYLOAD].concat()
-}
-
-fn ours_source(buf: &[u8], opts: &Options) -> Option<(IpAddr, u16)> {
-    match proxyproto_rs::parse(buf, opts) {
-        Ok(Status::Complete { header, .. }) => match header.source() {
-            Some(Address::Inet(sa)) => Some((sa.ip(), sa.port())),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn ppp_v1_source(buf: &[u8]) -> Option<(IpAddr, u16)> {
-    match ppp::v1::Header::try_from(buf).ok()?.addresses {
-        ppp::v1::Addresses::Tcp4(a) => Some((a.source_address.into(), a.source_port)),
-        _ => None,
-    }
-}
-
-fn ppp_v2_source(buf: &[u8]) -> Option<(IpAddr, u16)> {
-    match ppp::v2::Header::try_from(buf).ok()?.addresses {
-        ppp::v2::Addresses::IPv4(a) => Some((a.source_address.into(), a.source_port)),
-        _ => None,
-    }
-}
-
-fn ours_tlv_sum(buf: &[u8], opts: &Options) -> usize {
-    match proxyproto_rs::parse(buf, opts) {
-        Ok(Status::Complete { header, .. }) => header.tlvs().map(|t| t.value.len()).sum(),
-        _ => 0,
-    }
-}
-
-fn ppp_tlv_sum(buf: &[u8]) -> usize {
-    ppp::v2::Header::try_from(buf)
-        .map(|h| h.tlvs().map(|t| t.map_or(0, |t| t.value.len())).sum())
-        .unwrap_or(0)
-}
+mod cases;
+use cases::*;
 
 fn parse(c: &mut Criterion) {
     let opts = Options::default();
@@ -100,6 +32,15 @@ fn parse(c: &mut Criterion) {
     assert_eq!(ours_source(&v2, &opts), expect);
     assert_eq!(ppp_v2_source(&v2), expect);
     assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_tlv_sum(&tlvs));
+    assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_checked_tlv_sum(&tlvs));
+    // The check refuses what ours refuses: an SSL value whose sub-TLVs do not frame.
+    let mut bad = tlvs.clone();
+    let ssl_len = 75; // the SSL TLV's low length byte: 5 + 10 + 20 bytes
+    assert_eq!(bad[ssl_len], 35);
+    bad[ssl_len + 1 + 5 + 2] += 1; // VERSION sub-TLV one byte longer than it is
+    assert_eq!(ours_tlv_sum(&bad, &no_crc), 0);
+    assert_eq!(ppp_checked_tlv_sum(&bad), 0);
+    assert!(ppp_tlv_sum(&bad) > 0);
     assert!(ours_tlv_sum(&tlvs, &opts) > 0);
 
     let mut g = c.benchmark_group("parse");
@@ -121,6 +62,9 @@ fn parse(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("v2_tlvs", "ppp"), |b| {
         b.iter(|| ppp_tlv_sum(black_box(&tlvs)));
+    });
+    g.bench_function(BenchmarkId::new("v2_tlvs", "ppp+check"), |b| {
+        b.iter(|| ppp_checked_tlv_sum(black_box(&tlvs)));
     });
     g.bench_function(BenchmarkId::new("v2_tlvs", "ours+crc"), |b| {
         b.iter(|| ours_tlv_sum(black_box(&tlvs), &opts));

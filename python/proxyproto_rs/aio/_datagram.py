@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from proxyproto_rs._core import Header, parse
+from proxyproto_rs._core import Header, SppHeader, parse, parse_spp
 from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import ProxyProtocolError
 from proxyproto_rs.aio._types import DatagramProtocolFactory, logger
@@ -61,7 +61,7 @@ class ProxyDatagramFactory:
         self.stats = DatagramStats()
 
     def __call__(self) -> asyncio.DatagramProtocol:
-        return _ProxyDatagramProtocol(self, self.options, self._reply_via_proxy)
+        return DatagramHeaderProtocol(self, self.options, self._reply_via_proxy)
 
 
 def wrap_datagram(
@@ -86,7 +86,9 @@ def wrap_datagram(
             delivers an untrusted sender's datagrams whole, with its socket address),
             ``policy`` (its ``sockname`` is the endpoint's local address) and the parser
             options apply. v1 describes TCP only, so without *options* ``allow_v1``
-            defaults to ``False`` here.
+            defaults to ``False`` here. ``spp=True``: datagrams start with Cloudflare
+            Spectrum's Simple Proxy Protocol header instead (``proxy_header`` is then an
+            :class:`~proxyproto_rs.SppHeader`; replies go back through Spectrum).
         reply_via_proxy: ``transport.sendto(data, client_addr)`` sends to the proxy that
             relayed the client's last datagram instead (as an AWS NLB expects); the last
             65536 clients are remembered. ``False``: send to the address as given.
@@ -105,18 +107,18 @@ class ProxiedDatagramTransport(asyncio.DatagramTransport):
     the endpoint was made with ``reply_via_proxy=True``.
     """
 
-    def __init__(self, transport: asyncio.DatagramTransport, owner: _ProxyDatagramProtocol):
+    def __init__(self, transport: asyncio.DatagramTransport, owner: DatagramHeaderProtocol):
         super().__init__()
         self.transport = transport
         self._owner = owner
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "proxy_header":
-            return self._owner._current
+            return self._owner.current
         return self.transport.get_extra_info(name, default)
 
     def sendto(self, data: bytes | bytearray | memoryview, addr: Any = None) -> None:
-        routes = self._owner._routes
+        routes = self._owner.routes
         if routes is not None and addr is not None:
             addr = routes.get(_route_key(addr), addr)
         self.transport.sendto(data, addr)
@@ -131,11 +133,11 @@ class ProxiedDatagramTransport(asyncio.DatagramTransport):
         return self.transport.is_closing()
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._owner._inner
+        return self._owner.inner
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         assert isinstance(protocol, asyncio.DatagramProtocol)
-        self._owner._inner = protocol
+        self._owner.inner = protocol
 
 
 def _route_key(addr: Any) -> Any:
@@ -144,33 +146,41 @@ def _route_key(addr: Any) -> Any:
     return addr
 
 
-class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
+class DatagramHeaderProtocol(asyncio.DatagramProtocol):
+    """Parses each datagram's header and passes the payload on to the wrapped protocol.
+
+    Attributes:
+        inner: the wrapped protocol.
+        current: the header of the datagram being delivered (``None`` between datagrams).
+        routes: client address -> the proxy that relayed it last (``reply_via_proxy``).
+    """
+
     def __init__(
         self, factory: ProxyDatagramFactory, options: ServerOptions, reply_via_proxy: bool
     ):
         self._factory = factory
         self._options = options
         self._sockname: Any = None
-        self._inner = factory.protocol_factory()
-        self._current: Header | None = None
-        self._routes: dict[Any, Any] | None = {} if reply_via_proxy else None
+        self.inner = factory.protocol_factory()
+        self.current: Header | SppHeader | None = None
+        self.routes: dict[Any, Any] | None = {} if reply_via_proxy else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._sockname = transport.get_extra_info("sockname")
         proxied = ProxiedDatagramTransport(cast(asyncio.DatagramTransport, transport), self)
-        self._inner.connection_made(proxied)
+        self.inner.connection_made(proxied)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._inner.connection_lost(exc)
+        self.inner.connection_lost(exc)
 
     def error_received(self, exc: Exception) -> None:
-        self._inner.error_received(exc)
+        self.inner.error_received(exc)
 
     def pause_writing(self) -> None:
-        self._inner.pause_writing()
+        self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        self.inner.resume_writing()
 
     def _drop(self, kind: str, addr: Any) -> None:
         stats = self._factory.stats
@@ -178,7 +188,7 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
         stats.dropped_by_kind[kind] = stats.dropped_by_kind.get(kind, 0) + 1
         logger.debug("datagram from %r dropped [%s]", addr, kind)
 
-    def _allowed(self, addr: Any, header: Header | None) -> bool:
+    def _allowed(self, addr: Any, header: Header | SppHeader | None) -> bool:
         options = self._options
         if options.policy is None:
             return True
@@ -200,31 +210,39 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
                 self._drop("policy", addr)
                 return
             stats.delivered += 1
-            self._inner.datagram_received(data, addr)
+            self.inner.datagram_received(data, addr)
             return
+        header: Header | SppHeader
         try:
-            header = parse(
-                data,
-                allow_v1=options.allow_v1,
-                allow_v2=options.allow_v2,
-                verify_checksum=options.verify_checksum,
-                max_size=options.max_size,
-                haproxy_limits=options.haproxy_limits,
-            )
+            if options.spp:
+                header = parse_spp(data)
+            else:
+                header = parse(
+                    data,
+                    allow_v1=options.allow_v1,
+                    allow_v2=options.allow_v2,
+                    verify_checksum=options.verify_checksum,
+                    max_size=options.max_size,
+                    haproxy_limits=options.haproxy_limits,
+                )
         except ProxyProtocolError as exc:
             self._drop(exc.kind, addr)
             return
-        if header.command == Command.PROXY and header.protocol == Protocol.STREAM:
+        if (
+            isinstance(header, Header)
+            and header.command == Command.PROXY
+            and header.protocol == Protocol.STREAM
+        ):
             self._drop("stream_header_in_datagram", addr)
             return
         if not self._allowed(addr, header):
             self._drop("policy", addr)
             return
-        source = header.source
+        source = header.client if isinstance(header, SppHeader) else header.source
         if source is None:
             source = addr
         else:
-            routes = self._routes
+            routes = self.routes
             if routes is not None:
                 key = _route_key(source)
                 if routes.get(key) != addr:
@@ -233,8 +251,8 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
                         del routes[next(iter(routes))]
                     routes[key] = addr
         stats.delivered += 1
-        self._current = header
+        self.current = header
         try:
-            self._inner.datagram_received(data[header.length :], cast(Any, source))
+            self.inner.datagram_received(data[header.length :], cast(Any, source))
         finally:
-            self._current = None
+            self.current = None

@@ -68,7 +68,7 @@ def tlv_arg(text: str) -> tuple[int, bytes]:
     try:
         kind = int(kind_text, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad TLV type {kind_text!r}") from None
+        raise argparse.ArgumentTypeError(_bad_tlv_type(kind_text)) from None
     if not 0 <= kind <= 255:
         raise argparse.ArgumentTypeError(f"TLV type {kind_text} is not a byte (0-255)")
     try:
@@ -167,7 +167,7 @@ def split_hostport(text: str) -> tuple[str, int]:
         if not sep or not host:
             raise UsageError(f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
         if ":" in host:
-            raise UsageError(f"{text!r}: write IPv6 as [{host}]:{port_text}")
+            raise UsageError(_unbracketed_ipv6(text, host, port_text))
     if not port_text.isdigit() or (len(port_text) > 1 and port_text[0] == "0"):
         raise UsageError(f"{text!r}: bad port {port_text!r}")
     port = int(port_text)
@@ -208,3 +208,32 @@ def add_codec_options(p: argparse.ArgumentParser, *, limits: bool = False) -> No
             action="store_true",
             help="HAProxy's receiver limits (short UNKNOWN only, AUTHORITY <= 255, TLV <= 1024)",
         )
+
+
+def _unbracketed_ipv6(text: str, host: str, port_text: str) -> str:
+    """How to write an IPv6 endpoint given without brackets: ``[v6]:port`` when the text
+    ends in a port, ``[v6]:PORT`` when the whole text is an address (``::ffff:1.2.3.4``
+    has no port: its last part is not one)."""
+    forms = []
+    if port_text.isdigit():
+        forms.append(f"[{host}]:{port_text}")
+    try:
+        ipaddress.IPv6Address(text)
+        forms.append(f"[{text}]:PORT")
+    except ValueError:
+        pass
+    return f"{text!r}: write IPv6 in brackets, then the port: " + (
+        " or ".join(forms) or "[2001:db8::1]:443"
+    )
+
+
+def _bad_tlv_type(kind_text: str) -> str:
+    """Why a TLV type is not a number, with the spelling that was probably meant."""
+    try:
+        meant = int(kind_text, 16)
+    except ValueError:
+        meant = 0xE1
+    return (
+        f"TLV type {kind_text!r} is not a number:"
+        f" write hex with 0x (0x{meant:02X}) or decimal ({meant})"
+    )

@@ -65,6 +65,9 @@ def _bad(name: str, data: bytes, level: str, rule: str, note: str = "") -> Case:
     return Case(name, data, False, level, rule, note)
 
 
+SECOND_HEADER: Final = "-second-header"
+"""Name suffix of the cases that send two headers in a row (a finding of their own)."""
+
 _V1_4: Final = build_v1(S4, D4)
 _V2_4: Final = build_v2(S4, D4)
 _LONG_V6: Final = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
@@ -245,6 +248,11 @@ BUILTIN_CASES: Final[tuple[Case, ...]] = (
         b"PROXY TCP6 fe80::1%eth0 2001:db8::20 40000 80\r\n",
         "should",
         "11 (D6)",
+    ),
+    # ---- chained proxies: each adds a header, the application would get the second
+    *(
+        _bad(f"v{v}{SECOND_HEADER}", first + second, "should", "2, 7", "must not reach the app")
+        for v, first, second in ((2, _V2_4, build_v2(S6, D6)), (1, _V1_4, build_v1(S6, D6)))
     ),
 )
 """The named battery: valid shapes every receiver must take, invalid ones it must drop."""

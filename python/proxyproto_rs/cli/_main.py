@@ -20,7 +20,7 @@ from proxyproto_rs.cli._common import (
     IOFailure,
     UsageError,
 )
-from proxyproto_rs.cli._render import err
+from proxyproto_rs.cli._render import err, error_text, make_output_safe
 
 MAIN_EPILOG = r"""
 commands:
@@ -58,6 +58,7 @@ def build_parser() -> CommandParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``proxyproto`` console script and ``python -m proxyproto_rs``."""
+    make_output_safe()
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
@@ -69,10 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return code
     except UsageError as exc:
-        err(f"{sub}: error: {exc} (see '{sub} --help')")
+        err(f"{sub}: error: {error_text(exc)} (see '{sub} --help')")
         return EXIT_USAGE
     except IOFailure as exc:
-        err(f"{sub}: {exc}")
+        err(f"{sub}: {error_text(exc)}")
         return EXIT_IO
     except KeyboardInterrupt:
         err(f"{sub}: interrupted")

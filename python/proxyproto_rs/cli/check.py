@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -25,9 +25,9 @@ from proxyproto_rs.cli._args import (
     positive_int,
     unescape,
 )
-from proxyproto_rs.cli._cases import D4, S4, Case, builtin_cases, corpus_cases
-from proxyproto_rs.cli._common import EXIT_IO, EXIT_NO, EXIT_OK, PROG, IOFailure, UsageError
-from proxyproto_rs.cli._render import err, format_endpoint, json_line, out
+from proxyproto_rs.cli._cases import D4, S4, SECOND_HEADER, Case, builtin_cases, corpus_cases
+from proxyproto_rs.cli._common import EXIT_IO, EXIT_NO, EXIT_OK, JSON, PROG, IOFailure, UsageError
+from proxyproto_rs.cli._render import err, escape, format_endpoint, json_line, out
 
 CHECK_EPILOG = r"""
 Sends each case of a battery to the target on its own connection: a PROXY header
@@ -68,58 +68,67 @@ async def run_case(
     expect: bytes | None,
 ) -> Outcome:
     """One connection: the case's bytes, the probe, then wait for the first answer."""
+    reader, writer = await _connect(target, wait)
+    try:
+        try:
+            await _send(writer, case, probe)
+        except OSError:
+            return Outcome(False, "reset")
+        return await _answer(reader, wait, expect)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def _connect(
+    target: tuple[str, int] | str, wait: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
         async with asyncio.timeout(wait):
             if isinstance(target, str):
-                reader, writer = await asyncio.open_unix_connection(target)
-            else:
-                reader, writer = await asyncio.open_connection(target[0], target[1])
+                return await asyncio.open_unix_connection(target)
+            return await asyncio.open_connection(target[0], target[1])
     except TimeoutError:
         raise IOFailure(f"connecting to {format_endpoint(target)} timed out") from None
     except OSError as exc:
         raise IOFailure(
             f"cannot connect to {format_endpoint(target)}: {exc.strerror or exc}"
         ) from None
+
+
+async def _send(writer: asyncio.StreamWriter, case: Case, probe: bytes) -> None:
+    """The case's bytes (in its chunks, 0.2 s apart, when it has some), then the probe."""
+    for i, chunk in enumerate(case.chunks):
+        if i:
+            await asyncio.sleep(0.2)
+        writer.write(chunk)
+        await writer.drain()
+    writer.write(probe if case.chunks else case.data + probe)
+    await writer.drain()
+
+
+async def _answer(reader: asyncio.StreamReader, wait: float, expect: bytes | None) -> Outcome:
+    """Accepted if the target answers (what *expect* matches) within *wait* seconds."""
+    received = bytearray()
     try:
-        try:
-            if case.chunks:
-                for i, chunk in enumerate(case.chunks):
-                    if i:
-                        await asyncio.sleep(0.2)
-                    writer.write(chunk)
-                    await writer.drain()
-                writer.write(probe)
-            else:
-                writer.write(case.data + probe)
-            await writer.drain()
-        except OSError:
+        async with asyncio.timeout(wait):
+            while chunk := await reader.read(4096):
+                received += chunk
+                if expect is None or _matches(expect, bytes(received)):
+                    break
+    except TimeoutError:
+        if not received:
+            return Outcome(False, "timeout")
+    except OSError:
+        if not received:
             return Outcome(False, "reset")
-        received = bytearray()
-        try:
-            async with asyncio.timeout(wait):
-                while True:
-                    chunk = await reader.read(4096)
-                    if not chunk:
-                        break
-                    received += chunk
-                    if expect is None or _matches(expect, bytes(received)):
-                        break
-        except TimeoutError:
-            if not received:
-                return Outcome(False, "timeout")
-        except OSError:
-            if not received:
-                return Outcome(False, "reset")
-        data = bytes(received)
-        if not data:
-            return Outcome(False, "closed")
-        if expect is not None and not _matches(expect, data):
-            return Outcome(False, "unexpected-response", data)
-        return Outcome(True, "response", data)
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    data = bytes(received)
+    if not data:
+        return Outcome(False, "closed")
+    if expect is not None and not _matches(expect, data):
+        return Outcome(False, "unexpected-response", data)
+    return Outcome(True, "response", data)
 
 
 def _matches(pattern: bytes, data: bytes) -> bool:
@@ -145,32 +154,33 @@ def _short(data: bytes, limit: int = 60) -> str:
 
 def _check_cases(args: argparse.Namespace, versions: set[int]) -> list[Case]:
     cases = builtin_cases()
-    if args.corpus is not None:
-        corpus_dir: Path | None = Path(args.corpus)
-        assert corpus_dir is not None
-        if not corpus_dir.is_dir():
-            raise UsageError(f"--corpus {args.corpus}: not a directory")
-    else:
-        # The checkout's corpus: from the current directory, or beside an editable install.
-        candidates = (Path("fuzz/corpus"), Path(__file__).resolve().parents[3] / "fuzz/corpus")
-        corpus_dir = next((p for p in candidates if p.is_dir()), None)
-    if corpus_dir is not None and not args.no_corpus:
-        cases += corpus_cases(corpus_dir, args.corpus_limit)
+    corpus = _corpus_dir(args)
+    if corpus is not None:
+        cases += corpus_cases(corpus, args.corpus_limit)
     if args.only:
         cases = [c for c in cases if any(sel in c.name for sel in args.only)]
         if not cases:
             raise UsageError(f"--only {' '.join(args.only)} selects no case")
     # Valid headers of a version the target is not configured for are not expected to pass.
-    adjusted: list[Case] = []
-    for c in cases:
-        if c.valid and c.version and c.version not in versions:
-            c = Case(
-                c.name, c.data, True, "may", c.rule, c.note + " (version off)", c.chunks, c.version
-            )
-        adjusted.append(c)
-    cases = adjusted
+    return [
+        replace(c, level="may", note=c.note + " (version off)")
+        if c.valid and c.version and c.version not in versions
+        else c
+        for c in cases
+    ]
 
-    return cases
+
+def _corpus_dir(args: argparse.Namespace) -> Path | None:
+    """``--corpus``, else the checkout's corpus (from the current directory, or beside an
+    editable install) when there is one; None with ``--no-corpus``."""
+    if args.corpus is not None:
+        if not Path(args.corpus).is_dir():
+            raise UsageError(f"--corpus {args.corpus}: not a directory")
+        return None if args.no_corpus else Path(args.corpus)
+    if args.no_corpus:
+        return None
+    candidates = (Path("fuzz/corpus"), Path(__file__).resolve().parents[3] / "fuzz/corpus")
+    return next((p for p in candidates if p.is_dir()), None)
 
 
 async def _check(args: argparse.Namespace, cases: list[Case]) -> int:
@@ -179,15 +189,16 @@ async def _check(args: argparse.Namespace, cases: list[Case]) -> int:
     versions = {int(x) for x in args.versions.split(",") if x.strip()}
     # Baseline: a plain valid header of an enabled version must be accepted, or the
     # target, probe or --expect is wrong and every result would be noise.
-    base = build_v2(S4, D4) if 2 in versions else build_v1(S4, D4)
+    version = 2 if 2 in versions else 1
+    base = build_v2(S4, D4) if version == 2 else build_v1(S4, D4)
     baseline = await run_case(
         args.target, Case("baseline", base, True, "must", ""), probe, args.timeout, expect
     )
     if not baseline.accepted:
         err(
             f"{PROG} check: {format_endpoint(args.target)} {baseline.how} on a valid"
-            f" v{2 if 2 in versions else 1} header + probe: wrong --probe/--expect, or no"
-            " PROXY protocol receiver there"
+            f" v{version} header + probe: wrong --probe/--expect, or no PROXY protocol"
+            " receiver there"
         )
         return EXIT_IO
 
@@ -198,7 +209,6 @@ async def _check(args: argparse.Namespace, cases: list[Case]) -> int:
             return case, await run_case(args.target, case, probe, args.timeout, expect)
 
     results = await asyncio.gather(*(one(c) for c in cases))
-    counts = {"ok": 0, "finding": 0, "warning": 0, "info": 0}
     if not args.json:
         out(
             f"check {format_endpoint(args.target)}: {len(cases)} cases, probe"
@@ -206,63 +216,75 @@ async def _check(args: argparse.Namespace, cases: list[Case]) -> int:
         )
     for case, outcome in results:
         v = verdict(case, outcome, args.strict)
-        counts[v] += 1
         if args.json:
-            json_line(
-                {
-                    "type": "case",
-                    "name": case.name,
-                    "expect": "accepted" if case.valid else "refused",
-                    "outcome": "accepted" if outcome.accepted else "refused",
-                    "how": outcome.how,
-                    "verdict": v,
-                    "level": case.level,
-                    "rule": case.rule,
-                    "note": case.note,
-                    "response": _short(outcome.response) if outcome.response else None,
-                    "hex": case.data.hex(),
-                }
-            )
+            json_line(_case_json(case, outcome, v))
         elif v != "ok" or args.verbose:
-            mark = {"ok": "ok  ", "finding": "FAIL", "warning": "warn", "info": "info"}[v]
-            what = (
-                ("valid header refused" if case.valid else "invalid header accepted")
-                if v != "ok"
-                else ("accepted" if outcome.accepted else "refused")
-            )
-            extra = f" -> {_short(outcome.response)}" if outcome.response else f" ({outcome.how})"
-            out(
-                f"  {mark}  {case.name:<32} {what}{extra}  [{case.level}, rule {case.rule}]"
-                + (f" {case.note}" if case.note and v != "ok" else "")
-            )
-    findings = counts["finding"]
-    summary = {
-        "type": "summary",
-        "target": format_endpoint(args.target),
-        "cases": len(cases),
-        "ok": counts["ok"],
-        "findings": findings,
-        "warnings": counts["warning"],
-        "info": counts["info"],
-        "invalid_accepted": sorted(
-            c.name
-            for c, o in results
-            if not c.valid and o.accepted and verdict(c, o, args.strict) == "finding"
-        ),
-        "valid_refused": sorted(
-            c.name
-            for c, o in results
-            if c.valid and not o.accepted and verdict(c, o, args.strict) == "finding"
-        ),
-    }
+            out(_case_line(case, outcome, v))
+    summary = _summary(args, results)
     if args.json:
         json_line(summary)
     else:
+        if summary["second_header_passed"]:
+            out("a second PROXY header right after the first reaches the application")
         out(
-            f"{findings} finding(s), {counts['warning']} warning(s), {counts['info']} info,"
-            f" {counts['ok']} ok"
+            f"{summary['findings']} finding(s), {summary['warnings']} warning(s),"
+            f" {summary['info']} info, {summary['ok']} ok"
         )
-    return EXIT_NO if findings else EXIT_OK
+    return EXIT_NO if summary["findings"] else EXIT_OK
+
+
+def _case_json(case: Case, outcome: Outcome, v: str) -> JSON:
+    return {
+        "type": "case",
+        "name": case.name,
+        "expect": "accepted" if case.valid else "refused",
+        "outcome": "accepted" if outcome.accepted else "refused",
+        "how": outcome.how,
+        "verdict": v,
+        "level": case.level,
+        "rule": case.rule,
+        "note": case.note,
+        "response": _short(outcome.response) if outcome.response else None,
+        "hex": case.data.hex(),
+    }
+
+
+def _case_line(case: Case, outcome: Outcome, v: str) -> str:
+    mark = {"ok": "ok  ", "finding": "FAIL", "warning": "warn", "info": "info"}[v]
+    if v != "ok":
+        what = "valid header refused" if case.valid else "invalid header accepted"
+    else:
+        what = "accepted" if outcome.accepted else "refused"
+    extra = f" -> {_short(outcome.response)}" if outcome.response else f" ({outcome.how})"
+    note = f" {case.note}" if case.note and v != "ok" else ""
+    return (
+        f"  {mark}  {escape(case.name):<32} {what}{extra}  [{case.level}, rule {case.rule}]{note}"
+    )
+
+
+def _summary(args: argparse.Namespace, results: list[tuple[Case, Outcome]]) -> JSON:
+    verdicts = [(c, o, verdict(c, o, args.strict)) for c, o in results]
+    counts = {
+        v: sum(1 for *_, x in verdicts if x == v) for v in ("ok", "finding", "warning", "info")
+    }
+    return {
+        "type": "summary",
+        "target": format_endpoint(args.target),
+        "cases": len(results),
+        "ok": counts["ok"],
+        "findings": counts["finding"],
+        "warnings": counts["warning"],
+        "info": counts["info"],
+        "invalid_accepted": sorted(
+            c.name for c, o, v in verdicts if not c.valid and o.accepted and v == "finding"
+        ),
+        "valid_refused": sorted(
+            c.name for c, o, v in verdicts if c.valid and not o.accepted and v == "finding"
+        ),
+        "second_header_passed": any(
+            o.accepted for c, o, _ in verdicts if c.name.endswith(SECOND_HEADER)
+        ),
+    }
 
 
 def _validate(args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ from proxyproto_rs.cli._common import EXIT_NO, EXIT_OK, PROG, IOFailure, UsageEr
 from proxyproto_rs.cli._render import (
     err,
     error_json,
+    error_text,
     header_json,
     header_lines,
     hexdump_around,
@@ -27,7 +28,8 @@ from proxyproto_rs.cli._render import (
 
 DECODE_EPILOG = r"""
 input:
-  A hex argument (spaces, colons and a 0x prefix are fine), --file PATH, or stdin.
+  A hex argument (spaces, colons and a 0x prefix are fine), --file PATH, or stdin
+  ('-' as the argument or the path, or no input named).
   Files and stdin may hold raw bytes or hex text: the format is detected
   (--input raw|hex forces it). Bytes after the header are reported, not decoded.
 
@@ -44,25 +46,40 @@ around it are shown), 2 bad usage, 3 the file cannot be read.
 
 
 def _read_input(args: argparse.Namespace) -> bytes:
+    """The bytes to decode: the hex (or v1 text) argument, else the file, else stdin."""
+    source = args.file
     if args.hex is not None:
         if args.file is not None:
             raise UsageError("give either a hex argument or --file, not both")
-        if args.hex.startswith("PROXY"):  # a v1 line typed on the command line
-            return unescape(args.hex)
+        if args.hex != "-":
+            return _from_argument(args.hex)
+        source = "-"
+    return _as_bytes(_read_all(source), args.input)
+
+
+def _from_argument(text: str) -> bytes:
+    if text.startswith("PROXY"):  # a v1 line typed on the command line
+        return unescape(text)
+    try:
+        return unhex(text)
+    except ValueError as exc:
+        raise UsageError(f"{exc}; use --file for raw bytes") from None
+
+
+def _read_all(path: str | None) -> bytes:
+    """The whole file, or stdin for ``-`` or no path (refused when stdin is a terminal)."""
+    if path is not None and path != "-":
         try:
-            return unhex(args.hex)
-        except ValueError as exc:
-            raise UsageError(f"{exc}; use --file for raw bytes") from None
-    if args.file is not None and args.file != "-":
-        try:
-            data = Path(args.file).read_bytes()
+            return Path(path).read_bytes()
         except OSError as exc:
-            raise IOFailure(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    else:
-        if sys.stdin.isatty():
-            raise UsageError("no input: give hex, --file PATH, or pipe bytes into stdin")
-        data = sys.stdin.buffer.read()
-    mode = args.input
+            raise IOFailure(f"cannot read {path}: {exc.strerror or exc}") from None
+    if sys.stdin.isatty():
+        raise UsageError("no input: give hex, --file PATH, or pipe bytes into stdin")
+    return sys.stdin.buffer.read()
+
+
+def _as_bytes(data: bytes, mode: str) -> bytes:
+    """Raw bytes or hex text, as ``--input`` says or as detected."""
     if mode == "raw":
         return data
     if mode == "hex":
@@ -96,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             json_line({"ok": False, "error": error_json(exc), "input_length": len(data)})
         else:
             what = "" if isinstance(exc, IncompleteHeaderError) else "not a valid header: "
-            err(f"{PROG} decode: {what}{exc}")
+            err(f"{PROG} decode: {what}{error_text(exc)}")
             err(f"  kind:   {exc.kind} ({type(exc).__name__})")
             err(f"  offset: {exc.offset}")
             for row in hexdump_around(data, exc.offset):
@@ -131,7 +148,7 @@ def add_parser(subs: Subcommands) -> None:
         " wrong with it and at which byte.",
         epilog=DECODE_EPILOG,
     )
-    p.add_argument("hex", nargs="?", help="the header as hex (else --file or stdin)")
+    p.add_argument("hex", nargs="?", help="the header as hex ('-' or none: --file or stdin)")
     p.add_argument("-f", "--file", metavar="PATH", help="read the header from PATH ('-': stdin)")
     p.add_argument(
         "--input",

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Final
 
-from proxyproto_rs._core import Header, Parser
+from proxyproto_rs._core import Header, Parser, detect, parse
 from proxyproto_rs._errors import IncompleteHeaderError, ProxyProtocolError
 from proxyproto_rs.cli._args import (
     Subcommands,
@@ -52,6 +52,10 @@ usage, 3 cannot listen.
 _HTTP_METHODS: Final = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ")
 
 
+_FIRST_BYTES_WAIT: Final = 1.0
+"""Seconds to wait for the first bytes after the header (a second header, a request)."""
+
+
 async def _inspect_one(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
@@ -59,13 +63,36 @@ async def _inspect_one(
     counter: Counter,
 ) -> None:
     peer = writer.get_extra_info("peername")
+    record: JSON = {"time": round(time.time(), 6), "peer": format_endpoint(peer)}
+    try:
+        header, after = await _read_header(reader, args, record)
+        if header is not None:
+            record["header"] = header_json(header)
+            after = await _first_bytes(reader, after)
+            after = _note_second_header(after, args, record)
+        line = json.dumps(record, separators=(",", ":"))
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        if header is not None and args.respond != "none":
+            await _respond(writer, args.respond, line, after)
+    except OSError:
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        counter.tick()
+
+
+async def _read_header(
+    reader: asyncio.StreamReader, args: argparse.Namespace, record: JSON
+) -> tuple[Header | None, bytes]:
+    """The header and the bytes read after it; on failure None, and *record* says why."""
     parser = Parser(verify_checksum=not args.no_verify_checksum, max_size=args.max_size)
     received = bytearray()
-    record: JSON = {"time": round(time.time(), 6), "peer": format_endpoint(peer)}
-    header: Header | None = None
     try:
         async with asyncio.timeout(args.timeout):
-            while header is None:
+            while parser.header is None:
                 chunk = await reader.read(max(parser.needed, 1))
                 if not chunk:
                     raise IncompleteHeaderError(
@@ -74,51 +101,71 @@ async def _inspect_one(
                         offset=len(received),
                     )
                 received += chunk
-                header = parser.feed(chunk)
+                parser.feed(chunk)
+        return parser.header, parser.trailing_data
     except TimeoutError:
-        record["error"] = {
-            "kind": "timeout",
-            "offset": len(received),
-            "message": f"no complete header within {args.timeout} s",
-            "type": "TimeoutError",
-        }
+        record["error"] = _failure(
+            "timeout", received, f"no complete header within {args.timeout} s"
+        )
     except ProxyProtocolError as exc:
         record["error"] = error_json(exc)
     except OSError as exc:
-        record["error"] = {
-            "kind": "connection_error",
-            "offset": len(received),
-            "message": str(exc),
-            "type": type(exc).__name__,
-        }
-    if header is not None:
-        record["header"] = header_json(header)
-    else:
-        record["received_hex"] = bytes(received[:256]).hex()
-    line = json.dumps(record, separators=(",", ":"))
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+        record["error"] = _failure("connection_error", received, str(exc), type(exc).__name__)
+    record["received_hex"] = bytes(received[:256]).hex()
+    return None, b""
+
+
+def _failure(kind: str, received: bytearray, message: str, type_name: str = "TimeoutError") -> JSON:
+    return {"kind": kind, "offset": len(received), "message": message, "type": type_name}
+
+
+async def _first_bytes(reader: asyncio.StreamReader, after: bytes) -> bytes:
+    """*after* and what follows, until it can be told whether a PROXY header starts it (or
+    the peer stays silent for a second: a server-speaks-first protocol)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_FIRST_BYTES_WAIT):
+            while detect(after) is None or (detect(after) and _incomplete(after)):
+                chunk = await reader.read(4096)
+                if not chunk:
+                    break
+                after += chunk
+    return after
+
+
+def _incomplete(data: bytes) -> bool:
     try:
-        if header is not None and args.respond != "none":
-            head = b""
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    head = await reader.read(4096)
-            if args.respond == "http" or head.startswith(_HTTP_METHODS):
-                body = (line + "\n").encode()
-                writer.write(
-                    b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
-                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                    + body
-                )
-                await writer.drain()
-    except OSError:
-        pass
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        counter.tick()
+        parse(data)
+    except IncompleteHeaderError:
+        return True
+    except ProxyProtocolError:
+        return False
+    return False
+
+
+def _note_second_header(after: bytes, args: argparse.Namespace, record: JSON) -> bytes:
+    """A second PROXY header right after the first (two proxies in a row both adding one)
+    is a finding of its own; returns the bytes after it, for the HTTP answer."""
+    if not after or detect(after) not in (1, 2):
+        return after
+    record["findings"] = ["second_header"]
+    try:
+        second = parse(after, verify_checksum=not args.no_verify_checksum, max_size=args.max_size)
+    except ProxyProtocolError as exc:
+        record["second_header"] = {"error": error_json(exc)}
+        return b""
+    record["second_header"] = {"header": header_json(second)}
+    return after[second.length :]
+
+
+async def _respond(writer: asyncio.StreamWriter, respond: str, line: str, head: bytes) -> None:
+    if respond == "http" or head.startswith(_HTTP_METHODS):
+        body = (line + "\n").encode()
+        writer.write(
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
 
 
 async def _inspect(args: argparse.Namespace) -> int:

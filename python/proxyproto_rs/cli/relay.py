@@ -21,7 +21,7 @@ from proxyproto_rs.cli._args import (
     positive_int,
 )
 from proxyproto_rs.cli._common import EXIT_OK, PROG, Endpoint, UsageError
-from proxyproto_rs.cli._render import err, format_endpoint
+from proxyproto_rs.cli._render import err, error_text, format_endpoint
 from proxyproto_rs.cli._servers import Counter, bound, serve_until, start_listener
 from proxyproto_rs.cli.encode import TlvOptions, add_tlv_options, build_header
 
@@ -71,6 +71,29 @@ def _socket_endpoint(addr: object) -> Endpoint | None:
     return None
 
 
+def _header_for(writer: asyncio.StreamWriter, args: argparse.Namespace, tlvs: TlvOptions) -> bytes:
+    """The header naming this client: its address and the one it connected to (none for a
+    UNIX client or, in v1, a non-TCP one: LOCAL in v2, UNKNOWN in v1)."""
+    source = _socket_endpoint(writer.get_extra_info("peername"))
+    destination = _socket_endpoint(writer.get_extra_info("sockname"))
+    tcp = isinstance(source, tuple) and isinstance(destination, tuple)
+    if source is None or destination is None or (args.version == 1 and not tcp):
+        source = destination = None
+    if args.random_unique_id:
+        tlvs = TlvOptions(**{**tlvs.__dict__, "unique_id": secrets.token_hex(16).encode()})
+    return build_header(args.version, source, destination, tlvs, local=args.local)
+
+
+async def _open_upstream(
+    upstream: tuple[str, int] | str, header: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    from proxyproto_rs import aio  # only relay needs it: keep other commands quick to start
+
+    if isinstance(upstream, str):
+        return await aio.open_unix_connection(upstream, header=header)
+    return await aio.open_connection(upstream[0], upstream[1], header=header)
+
+
 async def _relay_one(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
@@ -78,49 +101,26 @@ async def _relay_one(
     tlvs: TlvOptions,
     counter: Counter,
 ) -> None:
-    peer = writer.get_extra_info("peername")
-    sockname = writer.get_extra_info("sockname")
-    source, destination = _socket_endpoint(peer), _socket_endpoint(sockname)
-    if (
-        source is None
-        or destination is None
-        or (
-            args.version == 1 and not (isinstance(source, tuple) and isinstance(destination, tuple))
-        )
-    ):
-        source = destination = None  # UNIX client: LOCAL (v2) or UNKNOWN (v1)
+    peer = format_endpoint(writer.get_extra_info("peername"))
     try:
-        if args.random_unique_id:
-            tlvs = TlvOptions(**{**tlvs.__dict__, "unique_id": secrets.token_hex(16).encode()})
-        header = build_header(args.version, source, destination, tlvs, local=args.local)
-        upstream = args.upstream
-        from proxyproto_rs import aio  # only relay needs it: keep other commands quick to start
-
+        header = _header_for(writer, args, tlvs)
         async with asyncio.timeout(args.connect_timeout):
-            if isinstance(upstream, str):
-                up_reader, up_writer = await aio.open_unix_connection(upstream, header=header)
-            else:
-                up_reader, up_writer = await aio.open_connection(
-                    upstream[0], upstream[1], header=header
-                )
+            up_reader, up_writer = await _open_upstream(args.upstream, header)
     except (OSError, TimeoutError, BuildError, UsageError) as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
-        err(f"{PROG} relay: {format_endpoint(peer)}: upstream failed: {reason}")
+        reason = "timed out" if isinstance(exc, TimeoutError) else error_text(exc)
+        err(f"{PROG} relay: {peer}: upstream failed: {reason}")
         writer.close()
         counter.tick()
         return
     if not args.quiet:
         err(
-            f"{PROG} relay: {format_endpoint(peer)} -> {format_endpoint(args.upstream)}:"
+            f"{PROG} relay: {peer} -> {format_endpoint(args.upstream)}:"
             f" sent v{args.version} header ({len(header)} bytes)"
         )
     try:
         sent, received = await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         if not args.quiet:
-            err(
-                f"{PROG} relay: {format_endpoint(peer)} closed:"
-                f" {sent} bytes up, {received} bytes down"
-            )
+            err(f"{PROG} relay: {peer} closed: {sent} bytes up, {received} bytes down")
     finally:
         for w in (writer, up_writer):
             w.close()
