@@ -54,6 +54,7 @@ from proxyproto_rs import (
     build_v1,
     build_v2,
     parse,
+    scan,
 )
 from proxyproto_rs import sync as pp_sync
 
@@ -605,7 +606,8 @@ def test_envoy_cve_2024_23327_local_header_reaches_every_code_path(
     server makes of a header: parse, Parser, the aio server (served with the real socket
     addresses), the blocking reader (``client_address`` falls back to the socket), every
     accessor, pickling, building a header again from its fields (the Envoy crash path),
-    sending it upstream with ``aio.open_connection``, and the CLI's text and JSON decoders.
+    sending it upstream with ``aio.open_connection``, ``scan()`` over a capture, and the
+    CLI's text and JSON decoders.
     """
     data = LOCAL_SHAPES[name] + HTTP
     want = Accepted(len(LOCAL_SHAPES[name]))
@@ -644,8 +646,12 @@ def test_envoy_cve_2024_23327_local_header_reaches_every_code_path(
         "aws_vpce_id",
         "azure_link_id",
         "gcp_psc_connection_id",
+        "source_inet",
+        "destination_inet",
     ):
         getattr(header, attr)
+    assert header.source_inet is None
+    assert list(scan(b"junk" + data)) == [(4, header)]
     assert pickle.loads(pickle.dumps(header)) == header
     assert hash(header) == hash(parse(bytes(header)))
     assert "LOCAL" in repr(header)
