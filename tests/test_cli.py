@@ -1342,3 +1342,145 @@ def test_scan_progress_is_cleared_before_a_result_line(tmp_path: Path) -> None:
     results = [line for line in _terminal_lines(seen) if "v2 PROXY" in line]
     assert len(results) == 1, seen
     assert "scan:" not in results[0], seen
+
+
+def _stream_offsets(data: bytes, cuts: list[int], max_size: int = 4096) -> list[int]:
+    """Offsets ``scan`` reports when *data* arrives in pieces cut at *cuts*."""
+    from proxyproto_rs.cli.scan import _Options, _Stream
+
+    stream = _Stream(_Options(verify=True, max_size=max_size, invalid=False))
+    buf, base, found = b"", 0, []
+    for end in [*cuts, len(data)]:
+        buf = buf[stream.done - base :] + data[base + len(buf) : end]
+        base = stream.done
+        final = end == len(data)
+        found += [at for at, _, _ in stream.advance(memoryview(buf), base, final=final)]
+    return found
+
+
+def test_scan_stream_in_pieces_finds_what_scan_finds_whole() -> None:
+    """A header is reported exactly once whatever the cuts, even when an unfinished candidate
+    comes before it or it straddles a cut; and never before it is final."""
+    import random
+
+    rng = random.Random(15)
+    pieces = [
+        V2_HEADER,
+        pp.build_v1(("192.0.2.1", 1), ("192.0.2.2", 2)),
+        b"PROXY TCP4 1.2.3.4 ",  # unfinished v1 candidate
+        pp.V2_SIGNATURE + b"\x21\x11\x00",  # unfinished v2 candidate
+        wire.v2(0x21, 0x11, b"", length=200) + b"x" * 150,  # its length covers what follows
+        b"\x00" * 300,
+        b"GET / HTTP/1.1\r\n",
+    ]
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12)))
+        whole = [at for at, _ in pp.scan(data, max_size=256)]
+        cuts = sorted(rng.sample(range(len(data) + 1), k=min(len(data), rng.randrange(0, 6))))
+        assert _stream_offsets(data, cuts, max_size=256) == whole, (data, cuts)
+
+
+def _tcp_capture(flows: list[tuple[int, list[tuple[int, bytes]]]]) -> bytes:
+    """A pcap of TCP segments: per entry (source port, [(flags, payload)...]), interleaved."""
+    seqs = {port: 1000 for port, _ in flows}
+    packets = []
+    for step in range(max(len(segs) for _, segs in flows)):
+        for port, segs in flows:
+            if step < len(segs):
+                flags, payload = segs[step]
+                packets.append(
+                    _ether(
+                        _ipv4(
+                            "127.0.0.1", "127.0.0.2", 6, _tcp(port, 80, seqs[port], payload, flags)
+                        )
+                    )
+                )
+                seqs[port] += len(payload) + (1 if flags & 0x02 else 0)
+    return _pcap(packets)
+
+
+def test_scan_tcp_flow_headers_deep_in_the_stream_and_after_a_fin(tmp_path: Path) -> None:
+    """A header far into a flow, split over segments, is found once and located in the
+    file; a header at the start of a flow is reported as soon as it is complete."""
+    body = b"x" * 5000
+    h2 = V2_HEADER
+    f = tmp_path / "tcp.pcap"
+    f.write_bytes(
+        _tcp_capture(
+            [
+                (40000, [(0x02, b""), (0x18, body[:3000]), (0x18, body[3000:] + h2[:7]),
+                         (0x18, h2[7:] + b"tail"), (0x11, b"")]),
+                (40001, [(0x02, b""), (0x18, h2), (0x19, b"")]),
+            ]
+        )
+    )  # fmt: skip
+    rows = [json.loads(line) for line in run("scan", "--json", str(f)).stdout.splitlines()]
+    assert [(r["flow"].split(" > ")[0], r["stream_offset"]) for r in rows] == [
+        ("127.0.0.1:40001", 0),
+        ("127.0.0.1:40000", 5000),
+    ]
+    data = f.read_bytes()
+    for row in rows:
+        assert data[row["offset"] : row["offset"] + 7] == h2[:7]
+
+
+def test_scan_tcp_retransmission_after_fin_and_port_reuse(tmp_path: Path) -> None:
+    """Bytes retransmitted after a FIN are not reported again; a SYN on the same ports
+    starts a new stream, whose header is reported too."""
+    h2 = V2_HEADER
+
+    def seg(seq: int, payload: bytes, flags: int = 0x18) -> bytes:
+        return _ether(_ipv4("127.0.0.1", "127.0.0.2", 6, _tcp(40000, 80, seq, payload, flags)))
+
+    f = tmp_path / "reuse.pcap"
+    f.write_bytes(
+        _pcap(
+            [
+                seg(99, b"", 0x02),
+                seg(100, h2),
+                seg(100 + len(h2), b"", 0x11),  # FIN
+                seg(100, h2),  # a late retransmission
+                seg(5000, b"", 0x02),  # the ports reused for a new connection
+                seg(5001, b"PROXY TCP4 1.2.3.4 " + h2),  # held: a candidate comes first
+                seg(7000, b"", 0x02),  # reused again without a FIN: that stream is over
+                seg(7001, h2 + b"GET / HTTP/1.1\r\n"),
+            ]
+        )
+    )
+    rows = [json.loads(line) for line in run("scan", "--json", str(f)).stdout.splitlines()]
+    assert [(r["packet"], r["stream_offset"]) for r in rows] == [(2, 0), (6, 19), (8, 0)]
+
+
+def test_text_output_on_an_ascii_terminal_never_raises() -> None:
+    """A printable character the stream cannot encode is written as ``\\uHHHH``, distinct
+    from ``\\xHH`` (a byte that is not UTF-8)."""
+    header = wire.v2(0x21, 0x31, wire.unix_block("/tmp/é".encode(), b"/tmp/\xe9"))
+    proc = subprocess.run(
+        [*PROXYPROTO, "decode", header.hex()],
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+        env={**os.environ, "PYTHONIOENCODING": "ascii:strict"},
+        stdin=subprocess.DEVNULL,
+    )
+    assert_no_traceback(proc)
+    assert proc.returncode == 0
+    assert rb"source       /tmp/\u00e9" in proc.stdout
+    assert rb"destination  /tmp/\xe9" in proc.stdout
+
+
+def test_scan_dash_on_a_terminal_is_a_usage_error() -> None:
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run(
+            [*PROXYPROTO, "scan", "-"],
+            stdin=slave,
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 2
+    assert b"stdin is a terminal" in proc.stderr

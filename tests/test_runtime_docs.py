@@ -34,7 +34,14 @@ def _stub_entries() -> list[tuple[str, Any, str | None, list[str]]]:
         names = [x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]]
         return [n for n in names if n not in ("self", "cls")]
 
+    def bare_overload(fn: ast.FunctionDef) -> bool:
+        """A later ``@overload`` of a function whose first overload carries the docs."""
+        overloaded = any(isinstance(d, ast.Name) and d.id == "overload" for d in fn.decorator_list)
+        return overloaded and ast.get_docstring(fn) is None
+
     for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and bare_overload(node):
+            continue
         if isinstance(node, ast.FunctionDef):
             out.append(
                 (node.name, getattr(_core, node.name), ast.get_docstring(node), params(node))

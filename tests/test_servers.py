@@ -157,12 +157,15 @@ def test_header_with_pipelined_requests(served: Served) -> None:
         assert seen["tlvs"] == [0x03, 0xEA]
 
 
-def test_local_header_is_served_with_the_socket_address(served: Served) -> None:
-    """A health check's LOCAL header: the app sees the real socket peer."""
-    reply, _ = exchange(served.reject, pp.build_v2() + GET_CLOSE, source="127.0.0.1")
+@pytest.mark.parametrize("header", [pp.build_v2(), b"PROXY UNKNOWN\r\n"], ids=["local", "unknown"])
+def test_a_header_without_addresses_is_served_with_the_socket_address(
+    served: Served, header: bytes
+) -> None:
+    """A health check's LOCAL header, a v1 UNKNOWN: the app sees the real socket peer."""
+    reply, _ = exchange(served.reject, header + GET_CLOSE, source="127.0.0.1")
     seen = response_json(reply)
     assert seen["client"][0] == "127.0.0.1"
-    assert seen["version"] == 2
+    assert seen["version"] == (2 if header.startswith(b"\r") else 1)
 
 
 def test_a_client_without_a_header_is_refused(served: Served) -> None:

@@ -255,8 +255,9 @@ def test_one_parser_fed_by_eight_threads_stays_consistent() -> None:
 
     Every thread feeds the whole header at once. Whatever the interleaving, exactly the
     calls that did not fail were applied: the first made the header, each later one
-    appended its bytes to trailing_data. A call that collided with another (only possible
-    without the GIL) must fail with a RuntimeError that names the Parser.
+    appended its bytes to trailing_data until that would pass max_size, then was refused
+    with a ValueError naming max_size and kept nothing. A call that collided with another
+    (only possible without the GIL) fails with a ValueError that names the Parser.
     """
     for _ in range(20):
         feed_one_parser_from_all_threads(WIRE[3], EXPECTED[3])
@@ -265,16 +266,17 @@ def test_one_parser_fed_by_eight_threads_stays_consistent() -> None:
 def feed_one_parser_from_all_threads(data: bytes, expected: tuple[object, ...]) -> None:
     p = pp.Parser()
     applied: list[int] = []
-    collided: list[RuntimeError] = []
+    collided: list[ValueError] = []
+    capped: list[ValueError] = []
     lock = threading.Lock()
 
     def worker(i: int) -> None:
         for _ in range(5):
             try:
                 h = p.feed(data)
-            except RuntimeError as e:
+            except ValueError as e:
                 with lock:
-                    collided.append(e)
+                    (capped if "max_size" in str(e) else collided).append(e)
                 continue
             assert h is not None
             assert describe(h) == expected
@@ -284,9 +286,12 @@ def feed_one_parser_from_all_threads(data: bytes, expected: tuple[object, ...]) 
     run_threads(worker)
     unclear = [e for e in collided if not CONCURRENT_USE.search(str(e))]
     assert not unclear, f"unclear errors: {unclear!r}"
-    assert len(applied) + len(collided) == THREADS * 5
+    assert len(applied) + len(collided) + len(capped) == THREADS * 5
     assert applied, "every call failed"
     assert p.header is not None
     assert describe(p.header) == expected
+    # Exactly the applied calls after the first are in trailing_data, and it stays capped.
+    assert len(p.trailing_data) == (len(applied) - 1) * len(data)
+    assert len(p.trailing_data) <= 4096
     assert p.trailing_data == data * (len(applied) - 1)
     assert p.needed == 0

@@ -476,7 +476,8 @@ class SppHeader:
     """Cloudflare Spectrum's Simple Proxy Protocol header (38 bytes before a UDP payload).
 
     Immutable, hashable, ``==`` by value, picklable. IPv4 addresses, sent IPv4-mapped on
-    the wire, read back as plain IPv4 text.
+    the wire, read back as plain IPv4 text. ``SppHeader(client, proxy)`` makes one from two
+    ``(host, port)`` pairs, as :func:`build_spp` takes them.
     """
 
     def __new__(cls, client: _AddressInput, proxy: _AddressInput) -> SppHeader: ...
@@ -498,7 +499,11 @@ class SppHeader:
 def parse_spp(data: Buffer, /) -> SppHeader:
     """Parse the Simple Proxy Protocol header at the start of *data* (a UDP datagram).
 
-    The payload is ``data[38:]``.
+    Args:
+        data: any C-contiguous buffer; the payload is ``data[38:]``.
+
+    Returns:
+        The :class:`SppHeader`.
 
     Raises:
         InvalidHeaderError: *data* does not start with the magic ``0x56EC`` (kind
@@ -509,7 +514,10 @@ def parse_spp(data: Buffer, /) -> SppHeader:
 def build_spp(client: _AddressInput, proxy: _AddressInput) -> bytes:
     """The 38-byte Simple Proxy Protocol header for a datagram from *client* to *proxy*.
 
-    Both are ``(host, port)`` with an IPv4 or IPv6 host (IPv4 is written IPv4-mapped).
+    Args:
+        client: the client's ``(host, port)``, an IPv4 or IPv6 host (IPv4 is written
+            IPv4-mapped).
+        proxy: the proxy's ``(host, port)``, the same way.
 
     Raises:
         BuildError: not an IP ``(host, port)`` (kind ``"address"`` or ``"port"``).

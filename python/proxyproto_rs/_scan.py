@@ -10,9 +10,6 @@ worth looking for in buffers of datagrams.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal, overload
-
 from proxyproto_rs._core import (
     SPP_MAGIC,
     Header,
@@ -24,8 +21,20 @@ from proxyproto_rs._core import (
 )
 from proxyproto_rs._errors import ProxyProtocolError
 
+# Not typing.TYPE_CHECKING: `import proxyproto_rs` imports this module, and importing typing
+# would double the package's import time. Type checkers treat any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Literal, overload
+
     from typing_extensions import Buffer
+else:
+
+    def overload(fn: object) -> object:
+        """typing.overload's runtime effect (none), without importing typing."""
+        return fn
+
 
 __all__ = ["scan"]
 
@@ -39,10 +48,10 @@ def scan(
     spp: Literal[False] = False,
 ) -> Iterator[tuple[int, Header]]: ...
 @overload
-def scan(
+def scan(  # noqa: F811 (ruff does not know the runtime overload above)
     data: Buffer, *, verify_checksum: bool = True, max_size: int = 4096, spp: bool
 ) -> Iterator[tuple[int, Header | SppHeader]]: ...
-def scan(
+def scan(  # noqa: F811
     data: Buffer, *, verify_checksum: bool = True, max_size: int = 4096, spp: bool = False
 ) -> Iterator[tuple[int, Header | SppHeader]]:
     """Yield ``(offset, header)`` for every valid header found in *data*, in order.

@@ -14,9 +14,9 @@ starts intact on the same socket, and the caller needs no "bytes already read" h
 When a peek shows only part of a header, every byte of it belongs to the header, so it is
 consumed and the next peek waits for more (there is no busy loop). One deadline covers the
 whole header, however many reads it takes; the socket's own timeout is restored afterwards.
-Peeking beats reading ``Parser.needed`` bytes at a time because a v2 header then costs two
-system calls instead of three and a v1 header two instead of three or more (see
-docs/sync.md for the measurement).
+A header already waiting costs four system calls (non-blocking mode on, peek, recv, timeout
+restored) where reading ``Parser.needed`` bytes at a time costs ten for v2 and over forty
+for v1 (docs/sync.md has the measurement).
 
 The rules are those of :class:`~proxyproto_rs.options.ServerOptions`, the type every server
 entry point of the package shares: a header is required; a peer outside ``trusted`` is refused
@@ -113,7 +113,7 @@ def read_header(
         OSError: the socket failed (a reset connection, ...).
     """
     opts = resolve(options, kwargs)
-    return _read_checked(sock, opts, sock.getpeername())
+    return _read_checked(sock, opts, None)
 
 
 def client_address(sock: socket.socket, header: Header | None) -> Address:
@@ -168,15 +168,24 @@ def accept(
 
 
 def _read_checked(sock: socket.socket, opts: ServerOptions, peer: Address) -> Header | None:
-    """The trust rules around :func:`_read`: untrusted peers, then the policy hook."""
+    """The trust rules around :func:`_read`: untrusted peers, then the policy hook.
+
+    *peer* ``None`` means "not asked yet": ``getpeername()`` is a system call that a server
+    trusting everyone without a policy hook never needs.
+    """
     header: Header | None = None
-    if not opts.trusts(peer):
+    everyone = opts.trusts_everyone
+    if peer is None and not (everyone and opts.policy is None):
+        peer = sock.getpeername()
+    if not (everyone or opts.trusts(peer)):
         if opts.untrusted == "reject":
             raise PeerRefusedError(
                 f"peer {peer!r} is not in the trusted networks", kind="untrusted_peer"
             )
     else:
         header = _read(sock, opts)
+    if opts.policy is None:
+        return header
     try:
         allowed = opts.accepts(peer, header, sock.getsockname())
     except Exception as exc:
@@ -187,16 +196,29 @@ def _read_checked(sock: socket.socket, opts: ServerOptions, peer: Address) -> He
 
 
 def _read(sock: socket.socket, opts: ServerOptions) -> Header:
-    """Peek, parse, consume exactly the header's bytes; one deadline for all of it."""
+    """Peek, parse, consume exactly the header's bytes; one deadline for all of it.
+
+    The socket is put in non-blocking mode, so a peek that finds the header waiting costs
+    one ``recv`` (in timeout mode CPython polls before every ``recv``); only when nothing is
+    waiting does it wait, in timeout mode, for what is left of the deadline.
+    """
     previous = sock.gettimeout()
     timeout = opts.timeout
     deadline = None if timeout is None else time.monotonic() + timeout
     consumed = b""  # header bytes already taken from the socket (only when split)
     limit = max(opts.max_size, _PEEK_SIZE)
     try:
+        sock.setblocking(False)
         while True:
-            _arm(sock, deadline, timeout)
-            peeked = sock.recv(limit - len(consumed), socket.MSG_PEEK)
+            size = limit - len(consumed)
+            try:
+                peeked = sock.recv(size, socket.MSG_PEEK)
+            except BlockingIOError:
+                _arm(sock, deadline, timeout)
+                try:
+                    peeked = sock.recv(size, socket.MSG_PEEK)
+                finally:
+                    sock.setblocking(False)
             if not peeked:
                 raise IncompleteHeaderError(
                     "connection closed before a complete header", kind="eof"
@@ -213,10 +235,10 @@ def _read(sock: socket.socket, opts: ServerOptions) -> Header:
                 )
             except IncompleteHeaderError:
                 # Every peeked byte belongs to the header: take them, wait for the rest.
-                _consume(sock, len(peeked), deadline, timeout)
+                _consume(sock, len(peeked))
                 consumed = data
                 continue
-            _consume(sock, header.length - len(consumed), deadline, timeout)
+            _consume(sock, header.length - len(consumed))
             return header
     except TimeoutError:
         raise IncompleteHeaderError(
@@ -238,15 +260,13 @@ def _arm(sock: socket.socket, deadline: float | None, timeout: float | None) -> 
     sock.settimeout(left)
 
 
-def _consume(sock: socket.socket, count: int, deadline: float | None, t: float | None) -> None:
-    """Take *count* bytes that a peek already showed (one ``recv`` in practice)."""
+def _consume(sock: socket.socket, count: int) -> None:
+    """Take *count* bytes that a peek just showed are waiting (one ``recv`` on TCP)."""
     while count > 0:
         got = sock.recv(count)
         if not got:  # pragma: no cover - peeked bytes cannot vanish
             raise IncompleteHeaderError("connection closed inside the header", kind="eof")
         count -= len(got)
-        if count:  # pragma: no cover - TCP returns peeked bytes at once
-            _arm(sock, deadline, t)
 
 
 def _start_tls(sock: socket.socket, opts: ServerOptions) -> socket.socket:

@@ -49,8 +49,8 @@ mod fastcall;
 mod header;
 mod helpers;
 mod parser;
-mod spp;
 mod scan;
+mod spp;
 
 use build::{BuildV1, BuildV2};
 use fastcall::add_fast;

@@ -13,7 +13,7 @@ use super::convert::{options, with_bytes};
 use super::header::{PyHeader, Raw};
 use crate::scan::ScanState;
 
-/// Iterator of `(offset, Header)` for every valid header in a buffer, in order.
+/// Iterator of ``(offset, Header)`` for every valid header in a buffer (``scan()``).
 #[pyclass(module = "proxyproto_rs._core", name = "_Scanner")]
 pub struct PyScanner {
     data: Py<PyAny>,

@@ -14,7 +14,11 @@ use super::convert::{
 use crate::spp::{self, SppHeader};
 use crate::Status;
 
-/// A Simple Proxy Protocol header: the client that sent a datagram and the proxy it reached.
+/// Cloudflare Spectrum's Simple Proxy Protocol header (38 bytes before a UDP payload).
+///
+/// Immutable, hashable, ``==`` by value, picklable. IPv4 addresses, sent IPv4-mapped on
+/// the wire, read back as plain IPv4 text. ``SppHeader(client, proxy)`` makes one from two
+/// ``(host, port)`` pairs, as :func:`build_spp` takes them.
 #[pyclass(module = "proxyproto_rs._core", name = "SppHeader", frozen)]
 pub struct PySppHeader {
     header: SppHeader,
@@ -45,21 +49,25 @@ impl PySppHeader {
         Ok(Self { header: SppHeader { client, proxy } })
     }
 
+    /// The client: the datagram's original ``(host, port)``.
     #[getter]
     fn client<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         inet_pair(py, self.header.client.ip(), self.header.client.port())
     }
 
+    /// The proxy: the Spectrum ``(host, port)`` the client sent the datagram to.
     #[getter]
     fn proxy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         inet_pair(py, self.header.proxy.ip(), self.header.proxy.port())
     }
 
+    /// Bytes of the header on the wire; the payload starts there.
     #[getter]
     fn length(&self) -> usize {
         spp::LEN
     }
 
+    /// The 38 wire bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.header.to_bytes())
     }
@@ -94,7 +102,18 @@ impl PySppHeader {
     }
 }
 
-/// Parse the Simple Proxy Protocol header at the start of data (a UDP datagram).
+/// Parse the Simple Proxy Protocol header at the start of *data* (a UDP datagram).
+///
+/// Args:
+///     data: any C-contiguous buffer; the payload is ``data[38:]``.
+///
+/// Returns:
+///     The :class:`SppHeader`.
+///
+/// Raises:
+///     InvalidHeaderError: *data* does not start with the magic ``0x56EC`` (kind
+///         ``"spp_magic"``, offset 0 or 1).
+///     IncompleteHeaderError: fewer than 38 bytes (kind ``"incomplete"``).
 #[pyfunction]
 #[pyo3(signature = (data, /))]
 pub(super) fn parse_spp(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PySppHeader> {
@@ -106,7 +125,15 @@ pub(super) fn parse_spp(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PyS
     }
 }
 
-/// The 38-byte Simple Proxy Protocol header for a datagram from client to proxy.
+/// The 38-byte Simple Proxy Protocol header for a datagram from *client* to *proxy*.
+///
+/// Args:
+///     client: the client's ``(host, port)``, an IPv4 or IPv6 host (IPv4 is written
+///         IPv4-mapped).
+///     proxy: the proxy's ``(host, port)``, the same way.
+///
+/// Raises:
+///     BuildError: not an IP ``(host, port)`` (kind ``"address"`` or ``"port"``).
 #[pyfunction]
 #[pyo3(signature = (client, proxy))]
 pub(super) fn build_spp<'py>(

@@ -210,33 +210,48 @@ class Flow:
             self.segments.pop(0)
 
 
+_CLOSED_REMEMBERED: Final = 65536
+"""Ended flows whose late retransmissions are still recognised (and ignored)."""
+
+
 class Reassembler:
-    """TCP payload joined per flow and direction, up to *limit* bytes of each."""
+    """TCP payload joined per flow and direction, up to *limit* bytes of each. Only open
+    flows are held; an ended one is handed back once and forgotten."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.flows: dict[FlowKey, Flow] = {}
-        self._closed: set[FlowKey] = set()
+        self._closed: dict[FlowKey, None] = {}
+        """Recently ended flows, oldest first (a dict as an ordered set)."""
 
     def add(self, packet: Packet, key: FlowKey, tcp: memoryview, l4_offset: int) -> Flow | None:
-        """Take one TCP segment; the flow it grew (or ended), None if it added nothing."""
+        """Take one TCP segment; the flow it grew or ended, None if it added nothing."""
         _sport, _dport, seq = struct.unpack_from("!HHI", tcp, 0)
         data_off = (tcp[12] >> 4) * 4
         flags = tcp[13]
         if flags & 0x02:  # SYN: a new connection; the stream starts after it
-            self._closed.discard(key)
+            self._closed.pop(key, None)
+            old = self.flows.get(key)
             self.flows[key] = Flow(key, next_seq=(seq + 1) & 0xFFFFFFFF)
+            if old is not None and old.data:
+                old.ended = True  # the 4-tuple was reused without a FIN: that stream is over
+                return old
             return None
         if key in self._closed:
             return None  # retransmissions after the end
         flow = self.flows.setdefault(key, Flow(key))
         grew = self._append(flow, packet, seq, tcp[data_off:], l4_offset + data_off)
         if flags & 0x05:  # FIN or RST
-            flow.ended = True
-            del self.flows[key]
-            self._closed.add(key)
+            self._end(flow)
             return flow
         return flow if grew else None
+
+    def _end(self, flow: Flow) -> None:
+        flow.ended = True
+        del self.flows[flow.key]
+        self._closed[flow.key] = None
+        if len(self._closed) > _CLOSED_REMEMBERED:
+            del self._closed[next(iter(self._closed))]
 
     def _append(self, flow: Flow, packet: Packet, seq: int, payload: memoryview, at: int) -> bool:
         skip = 0

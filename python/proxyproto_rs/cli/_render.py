@@ -13,11 +13,12 @@ visible and unambiguous (a literal backslash is doubled). JSON is written with
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from typing import Final
 
-from proxyproto_rs._core import Header
+from proxyproto_rs._core import Header, Tlv
 from proxyproto_rs._enums import Family, Protocol
 from proxyproto_rs._errors import ProxyProtocolError
 from proxyproto_rs.cli._common import JSON
@@ -58,12 +59,27 @@ def error_text(exc: BaseException) -> str:
 
 
 def make_output_safe() -> None:
-    """Never let an unencodable character end a command in a traceback: what ``escape``
-    let through as printable but the stream cannot encode is written as a backslash escape."""
+    """Never let an unencodable character end a command in a traceback: a printable
+    character the stream cannot encode (``é`` on an ASCII terminal) is written as
+    ``\\uHHHH``, the same escape ``escape`` uses, never ``\\xHH`` (which means a byte that
+    is not UTF-8)."""
+    codecs.register_error(_ERRORS, _unencodable)
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
-            reconfigure(errors="backslashreplace")
+            reconfigure(errors=_ERRORS)
+
+
+_ERRORS: Final = "proxyproto_rs.cli.escape"
+
+
+def _unencodable(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return "".join(
+        f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in bad
+    ), exc.end
 
 
 # --------------------------------------------------------------------------- writers
@@ -245,35 +261,44 @@ def header_lines(header: Header) -> list[str]:
     lines.append(f"length       {header.length} bytes")
     if header.version == 2:
         lines.append(f"tlvs         {len(header.tlvs)}")
-    ssl = header.ssl
     for tlv in header.tlvs:
-        name = tlv_name(tlv.type)
-        detail = _text_or_hex(tlv.value)
-        if tlv.type == 0x03 and header.crc32c is not None:
-            detail = f"0x{header.crc32c:08x}"
-        elif tlv.type == 0x04:
-            detail = f"{len(tlv.value)} bytes of padding"
-        elif tlv.type == 0xEA and header.aws_vpce_id is not None:
-            detail = f"vpce_id={escape(header.aws_vpce_id)}"
-        elif tlv.type == 0xEE and header.azure_link_id is not None:
-            detail = f"link_id={header.azure_link_id}"
-        elif tlv.type == 0xE0 and header.gcp_psc_connection_id is not None:
-            detail += f" (as GCP pscConnectionId: {header.gcp_psc_connection_id})"
-        elif tlv.type == 0x20 and ssl is not None:
-            detail = (
-                f"client=0x{ssl.client:02x} verify={ssl.verify}"
-                f" cert_verified={ssl.client_cert_verified}"
-            )
-        lines.append(f"  0x{tlv.type:02X} {name:<12} {len(tlv.value):>5} B  {detail}")
-        if tlv.type == 0x20 and ssl is not None:
-            for sub in ssl.tlvs:
-                sub_detail = (
+        lines.append(
+            f"  0x{tlv.type:02X} {tlv_name(tlv.type):<12} {len(tlv.value):>5} B"
+            f"  {_tlv_detail(header, tlv)}"
+        )
+        if tlv.type == 0x20 and header.ssl is not None:
+            lines += [
+                f"       0x{sub.type:02X} {tlv_name(sub.type):<15} "
+                + (
                     f"{len(sub.value)} bytes of DER"
                     if sub.type == 0x28
                     else _text_or_hex(sub.value)
                 )
-                lines.append(f"       0x{sub.type:02X} {tlv_name(sub.type):<15} {sub_detail}")
+                for sub in header.ssl.tlvs
+            ]
     return lines
+
+
+def _tlv_detail(header: Header, tlv: Tlv) -> str:
+    """The value of a TLV as ``decode`` shows it: decoded where the type says how."""
+    ssl = header.ssl
+    if tlv.type == 0x03 and header.crc32c is not None:
+        return f"0x{header.crc32c:08x}"
+    if tlv.type == 0x04:
+        return f"{len(tlv.value)} bytes of padding"
+    if tlv.type == 0xEA and header.aws_vpce_id is not None:
+        return f"vpce_id={escape(header.aws_vpce_id)}"
+    if tlv.type == 0xEE and header.azure_link_id is not None:
+        return f"link_id={header.azure_link_id}"
+    if tlv.type == 0xE0 and header.gcp_psc_connection_id is not None:
+        gcp = header.gcp_psc_connection_id
+        return f"{_text_or_hex(tlv.value)} (as GCP pscConnectionId: {gcp})"
+    if tlv.type == 0x20 and ssl is not None:
+        return (
+            f"client=0x{ssl.client:02x} verify={ssl.verify}"
+            f" cert_verified={ssl.client_cert_verified}"
+        )
+    return _text_or_hex(tlv.value)
 
 
 def hexdump_around(data: bytes, offset: int, *, context: int = 32) -> list[str]:

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -154,32 +154,33 @@ def _short(data: bytes, limit: int = 60) -> str:
 
 def _check_cases(args: argparse.Namespace, versions: set[int]) -> list[Case]:
     cases = builtin_cases()
-    if args.corpus is not None:
-        corpus_dir: Path | None = Path(args.corpus)
-        assert corpus_dir is not None
-        if not corpus_dir.is_dir():
-            raise UsageError(f"--corpus {args.corpus}: not a directory")
-    else:
-        # The checkout's corpus: from the current directory, or beside an editable install.
-        candidates = (Path("fuzz/corpus"), Path(__file__).resolve().parents[3] / "fuzz/corpus")
-        corpus_dir = next((p for p in candidates if p.is_dir()), None)
-    if corpus_dir is not None and not args.no_corpus:
-        cases += corpus_cases(corpus_dir, args.corpus_limit)
+    corpus = _corpus_dir(args)
+    if corpus is not None:
+        cases += corpus_cases(corpus, args.corpus_limit)
     if args.only:
         cases = [c for c in cases if any(sel in c.name for sel in args.only)]
         if not cases:
             raise UsageError(f"--only {' '.join(args.only)} selects no case")
     # Valid headers of a version the target is not configured for are not expected to pass.
-    adjusted: list[Case] = []
-    for c in cases:
-        if c.valid and c.version and c.version not in versions:
-            c = Case(
-                c.name, c.data, True, "may", c.rule, c.note + " (version off)", c.chunks, c.version
-            )
-        adjusted.append(c)
-    cases = adjusted
+    return [
+        replace(c, level="may", note=c.note + " (version off)")
+        if c.valid and c.version and c.version not in versions
+        else c
+        for c in cases
+    ]
 
-    return cases
+
+def _corpus_dir(args: argparse.Namespace) -> Path | None:
+    """``--corpus``, else the checkout's corpus (from the current directory, or beside an
+    editable install) when there is one; None with ``--no-corpus``."""
+    if args.corpus is not None:
+        if not Path(args.corpus).is_dir():
+            raise UsageError(f"--corpus {args.corpus}: not a directory")
+        return None if args.no_corpus else Path(args.corpus)
+    if args.no_corpus:
+        return None
+    candidates = (Path("fuzz/corpus"), Path(__file__).resolve().parents[3] / "fuzz/corpus")
+    return next((p for p in candidates if p.is_dir()), None)
 
 
 async def _check(args: argparse.Namespace, cases: list[Case]) -> int:
@@ -188,15 +189,16 @@ async def _check(args: argparse.Namespace, cases: list[Case]) -> int:
     versions = {int(x) for x in args.versions.split(",") if x.strip()}
     # Baseline: a plain valid header of an enabled version must be accepted, or the
     # target, probe or --expect is wrong and every result would be noise.
-    base = build_v2(S4, D4) if 2 in versions else build_v1(S4, D4)
+    version = 2 if 2 in versions else 1
+    base = build_v2(S4, D4) if version == 2 else build_v1(S4, D4)
     baseline = await run_case(
         args.target, Case("baseline", base, True, "must", ""), probe, args.timeout, expect
     )
     if not baseline.accepted:
         err(
             f"{PROG} check: {format_endpoint(args.target)} {baseline.how} on a valid"
-            f" v{2 if 2 in versions else 1} header + probe: wrong --probe/--expect, or no"
-            " PROXY protocol receiver there"
+            f" v{version} header + probe: wrong --probe/--expect, or no PROXY protocol"
+            " receiver there"
         )
         return EXIT_IO
 

@@ -108,9 +108,9 @@ class Found:
 class _Stream:
     """The headers of a stream that grows at its end, each reported once, when final."""
 
-    def __init__(self, opts: _Options) -> None:
+    def __init__(self, opts: _Options, done: int = 0) -> None:
         self.opts = opts
-        self.done = 0
+        self.done = done
         """Stream offset before which every candidate is reported or skipped for good."""
 
     def advance(self, view: memoryview, base: int, *, final: bool) -> list[Hit]:
@@ -176,7 +176,6 @@ def _scan_capture(
 ) -> Iterator[Found]:
     """Every header in a pcap/pcapng capture, each as soon as it is final."""
     tcp = Reassembler(flow_limit)
-    streams: dict[int, _Stream] = {}
     for packet in packets(reader, kind):
         progress.update(packet.file_offset)
         try:
@@ -192,9 +191,9 @@ def _scan_capture(
             sport, dport = struct.unpack_from("!HH", l4, 0)
             flow = tcp.add(packet, (src, sport, dst, dport), l4, l4_off)
             if flow is not None:
-                yield from _flow_hits(flow, streams, opts)
+                yield from _flow_hits(flow, opts)
     for flow in tcp.remaining():
-        yield from _flow_hits(flow, streams, opts)
+        yield from _flow_hits(flow, opts)
 
 
 def _udp_hits(
@@ -207,9 +206,10 @@ def _udp_hits(
         yield Found(offset, header, error, packet.number, label, "udp", pos)
 
 
-def _flow_hits(flow: Flow, streams: dict[int, _Stream], opts: _Options) -> Iterator[Found]:
-    """What a flow's new bytes made final; the bytes before it are forgotten."""
-    stream = streams.setdefault(id(flow), _Stream(opts))
+def _flow_hits(flow: Flow, opts: _Options) -> Iterator[Found]:
+    """What a flow's new bytes made final; the bytes before that are forgotten, so the
+    flow's ``base`` is where the next search starts."""
+    stream = _Stream(opts, flow.base)
     view = memoryview(flow.data)
     try:
         hits = stream.advance(view, flow.base, final=flow.ended)
@@ -219,9 +219,7 @@ def _flow_hits(flow: Flow, streams: dict[int, _Stream], opts: _Options) -> Itera
     for pos, header, error in hits:
         number, offset = flow.locate(pos)
         yield Found(offset, header, error, number, label, "tcp", pos)
-    if flow.ended:
-        del streams[id(flow)]
-    else:
+    if not flow.ended:
         flow.forget(stream.done)
 
 
@@ -254,14 +252,14 @@ def _found_text(found: Found) -> str:
 def _open(path: str) -> tuple[BinaryIO, int]:
     """The input stream and its size (0 when unknown: stdin or a pipe)."""
     if path == "-":
+        if sys.stdin.isatty():
+            raise UsageError("stdin is a terminal: pipe a capture into 'scan -'")
         return sys.stdin.buffer, 0
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed by run)
     except OSError as exc:
         raise IOFailure(f"cannot read {path}: {exc.strerror or exc}") from None
-    with contextlib.suppress(OSError):
-        return handle, os.fstat(handle.fileno()).st_size
-    return handle, 0
+    return handle, os.fstat(handle.fileno()).st_size  # 0 for a pipe: progress without %
 
 
 def _detect(magic: bytes, wanted: str, name: str) -> str:

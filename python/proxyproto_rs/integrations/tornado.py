@@ -4,8 +4,9 @@ Strategy: a Tornado ``TCPServer`` accepts a socket and passes it, with the peer'
 to its connection handler, which wraps the socket (in TLS when ``ssl_options`` is set), makes
 the ``IOStream`` and calls ``handle_stream(stream, address)``. :class:`ProxyProtocolMixin`
 steps in at that single point: it reads the PROXY header from the raw socket first, on the
-IOLoop (asyncio's ``sock_recv``, never more bytes than :attr:`Parser.needed
-<proxyproto_rs.Parser.needed>`, so not a byte past the header), then lets Tornado go on with
+IOLoop, never a byte past it (a header already received whole, the usual case, is peeked,
+parsed and consumed at once; otherwise asyncio's ``sock_recv`` reads at most
+:attr:`Parser.needed <proxyproto_rs.Parser.needed>` bytes at a time), then lets Tornado go on with
 the header's source as ``address``. So ``handle_stream`` gets the real client,
 ``HTTPServerRequest.remote_ip`` is the real client (for every request of a kept-alive
 connection), ``ssl_options`` keeps its meaning with the TLS handshake starting after the
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Final, Unpack
 from tornado.httpserver import HTTPServer
 from tornado.tcpserver import TCPServer
 
-from proxyproto_rs._core import Header
+from proxyproto_rs._core import Header, parse
 from proxyproto_rs._errors import IncompleteHeaderError, ProxyProtocolError
 from proxyproto_rs.aio import ServerStats
 from proxyproto_rs.options import ServerOptions, ServerOptionsKwargs, resolve
@@ -187,6 +188,17 @@ class ProxyProtocolMixin:
                 connection, address, "too_many_pending", f"{count} connections wait for a header"
             )
             return
+        try:
+            header = _header_if_arrived(connection, options)
+        except ProxyProtocolError as exc:
+            self._proxy_refuse(connection, address, exc.kind, str(exc))
+            return
+        except OSError as exc:
+            self._proxy_refuse(connection, address, "eof", f"connection failed: {exc}")
+            return
+        if header is not None:
+            self._proxy_serve(connection, address, header)
+            return
         task = asyncio.ensure_future(self._proxy_accept(connection, address))
         self._proxy_pending.add(task)
         task.add_done_callback(self._proxy_pending.discard)
@@ -210,6 +222,9 @@ class ProxyProtocolMixin:
         except BaseException:  # cancelled by stop(): the socket is still ours to close
             connection.close()
             raise
+        self._proxy_serve(connection, address, header)
+
+    def _proxy_serve(self, connection: socket.socket, address: Any, header: Header) -> None:
         if not self._proxy_allows(connection, address, header):
             return
         source = header.source
@@ -256,6 +271,34 @@ class ProxyProtocolMixin:
             task.cancel()
 
 
+def _header_if_arrived(sock: socket.socket, options: ServerOptions) -> Header | None:
+    """The header, consumed, when all of it is already in *sock*'s receive buffer (the
+    usual case: a balancer writes it as soon as it connects); ``None`` when it is not, and
+    then nothing is consumed. Saves the task and the reads of :func:`_read_header`."""
+    sock.setblocking(False)
+    try:
+        data = sock.recv(max(options.max_size, 107), socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return None
+    if not data:
+        raise IncompleteHeaderError("connection closed before a complete header", kind="eof")
+    try:
+        header = parse(
+            data,
+            allow_v1=options.allow_v1,
+            allow_v2=options.allow_v2,
+            verify_checksum=options.verify_checksum,
+            max_size=options.max_size,
+            haproxy_limits=options.haproxy_limits,
+        )
+    except IncompleteHeaderError:
+        return None
+    left = header.length
+    while left:  # the bytes were peeked: they are there, normally in one recv
+        left -= len(sock.recv(left))
+    return header
+
+
 async def _read_header(sock: socket.socket, options: ServerOptions) -> Header:
     """Read one header from *sock*, consuming exactly its bytes and nothing after."""
     sock.setblocking(False)
@@ -299,6 +342,9 @@ class ProxyTCPServer(ProxyProtocolMixin, TCPServer):
         rest: dict[str, Any] = dict(kwargs)
         rest["ssl_options"] = ssl_options
         self._proxy_setup(options, rest)
+        unknown = sorted(set(rest) - {"ssl_options"})
+        if unknown:
+            raise TypeError(f"unexpected server option(s): {', '.join(unknown)}")
         super().__init__(
             ssl_options=rest["ssl_options"],
             max_buffer_size=max_buffer_size,
