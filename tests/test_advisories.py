@@ -54,6 +54,7 @@ from proxyproto_rs import (
     aio,
     build_v1,
     build_v2,
+    detect,
     parse,
     scan,
 )
@@ -465,6 +466,7 @@ def test_cve_2019_14243_address_block_shorter_than_family(
     """
     data = _wire.v2(0x21, fam, bytes(declared)) + HTTP
     every_door(run, data, Refused("v2_address_truncated", 14))
+    assert list(scan(data)) == []  # the scanner refuses the candidate too
     assert needed > declared
 
 
@@ -600,6 +602,8 @@ def test_spec_version_byte_0xff_refused_at_byte_12(run: Runner[Any], ver_cmd: in
     """
     data = _wire.SIGNATURE + bytes([ver_cmd, 0x11, 0x00, 0x0C]) + BLOCK4 + HTTP
     every_door(run, data, Refused("v2_version", 12))
+    assert detect(data) == 0  # not a PROXY header, decided at byte 12 too
+    assert list(scan(data)) == []
 
 
 # -- Envoy CVE-2024-23327: a LOCAL header reaching every code path -------------------------
