@@ -973,7 +973,7 @@ def test_exim_bug_2018_clienthello_after_header_not_swallowed(
     header, in the same segment, reaches the application whole through parse, Parser (also
     when reading ``needed`` bytes at a time, which must stop exactly at the header's end),
     the aio server with and without TLS after the header, and ``sync.read_header``, which
-    must leave every byte of it in the socket.
+    must leave every byte of it in the socket (``sync.accept`` then finishes the handshake).
     """
     header = (
         build_v1(CLIENT, SERVICE)
@@ -1001,6 +1001,29 @@ def test_exim_bug_2018_clienthello_after_header_not_swallowed(
 
     # TLS terminated by the aio server right after the header, same segment.
     server_ctx, client_ctx = aio_support.tls_contexts(tmp_path)
+
+    # ... and by the blocking accept helper: the handshake runs on the bytes it left.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        replies: list[bytes] = []
+
+        def tls_client() -> None:
+            with socket.create_connection(listener.getsockname(), timeout=10) as raw:
+                raw.sendall(header)
+                with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    tls.sendall(b"ping")
+                    replies.append(tls.recv(4))
+
+        client_thread = threading.Thread(target=tls_client)
+        client_thread.start()
+        listener.settimeout(10)
+        tls_sock, client_addr, got_header = pp_sync.accept(listener, timeout=5, ssl=server_ctx)
+        with tls_sock:
+            assert got_header == parse(header)
+            assert client_addr == CLIENT
+            assert recv_exactly(tls_sock, 4) == b"ping"
+            tls_sock.sendall(b"pong")
+        client_thread.join(10)
+        assert replies == [b"pong"]
 
     async def tls_after_header() -> bytes:
         got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
