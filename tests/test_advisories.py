@@ -10,8 +10,8 @@ another:
   for inputs over 4 KiB);
 - the asyncio server, ``proxyproto_rs.aio.wrap`` on a loopback listener, on the default loop
   and on uvloop (the ``run`` fixture of tests/aio_support.py);
-- ``proxyproto_rs.sync.read_header`` on a loopback socket, where the advisory is about
-  reading from a socket.
+- ``proxyproto_rs.aio.read_header`` on an ``asyncio.StreamReader``;
+- ``proxyproto_rs.sync.read_header`` on a loopback socket.
 
 The expected outcome is stated once per shape (:class:`Accepted` or :class:`Refused`) and
 every door must reach it. A shape that shows a real bug in this package is an
@@ -272,6 +272,29 @@ def through_sync(data: bytes, want: Expected, **opts: Any) -> Header | None:
         return header
 
 
+def through_aio_stream(run: Runner[Any], data: bytes, want: Expected, **opts: Any) -> None:
+    """``aio.read_header`` on a StreamReader holding *data*: the payload stays in the reader."""
+
+    async def main() -> tuple[Header | ProxyProtocolError, bytes]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(data)
+        reader.feed_eof()
+        try:
+            header = await aio.read_header(reader, timeout=5, **opts)
+        except ProxyProtocolError as exc:
+            return exc, b""
+        return header, await reader.read()
+
+    got, rest = run(main())
+    if isinstance(want, Refused):
+        assert isinstance(got, ProxyProtocolError), f"aio.read_header: not refused: {got!r}"
+        _check_error(got, want, "aio.read_header")
+        return
+    assert isinstance(got, Header), got
+    assert got.to_bytes() == data[: want.length]
+    assert rest == data[want.length :], "aio.read_header consumed payload"
+
+
 def every_door(
     run: Runner[Any],
     data: bytes,
@@ -283,6 +306,7 @@ def every_door(
     header = through_parse(data, want, **codec)
     through_parser(data, want, **codec)
     through_sync(data, want, **codec, **(server or {}))
+    through_aio_stream(run, data, want, **codec)
     aio_doors(run, data, want, **codec, **(server or {}))
     return header
 
@@ -419,6 +443,16 @@ def test_cve_2021_23409_silent_connection_cut_at_the_timeout(run: Runner[Any]) -
         finally:
             stop.set()
             dripper.join(5)
+
+    # aio.read_header on a stream that stays silent: its documented TimeoutError, in time.
+    async def silent_stream() -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await aio.read_header(asyncio.StreamReader(), timeout=0.3)
+        assert loop.time() - started < 5
+
+    run(silent_stream())
     # The sans-IO parser never decides on its own: nothing fed is "need more", not an error.
     parser = Parser()
     assert parser.feed(b"") is None
