@@ -468,10 +468,10 @@ def test_cve_2021_23409_silent_connection_cut_at_the_timeout(run: Runner[Any]) -
 @pytest.mark.parametrize(
     ("fam", "declared", "needed"),
     [
-        (0x11, 0, 12),  # the published reproducer: PROXY, TCP over IPv4, length 0
+        (0x11, 0, 12),
         (0x11, 4, 12),
         (0x11, 11, 12),
-        (0x12, 11, 12),
+        (0x12, 0, 12),  # the published reproducer: PROXY, UDP over IPv4, length 0
         (0x21, 35, 36),
         (0x31, 215, 216),
         (0x32, 0, 216),
@@ -480,7 +480,7 @@ def test_cve_2021_23409_silent_connection_cut_at_the_timeout(run: Runner[Any]) -
         "tcp4-len0",
         "tcp4-len4",
         "tcp4-len11",
-        "udp4-len11",
+        "udp4-len0",
         "tcp6-len35",
         "unix-len215",
         "unix-dgram-len0",
@@ -491,9 +491,10 @@ def test_cve_2019_14243_address_block_shorter_than_family(
 ) -> None:
     """CVE-2019-14243 (mastercactapus/proxyprotocol, issue #1; caddy-proxyprotocol issue #8).
 
-    The v2 parser sliced the address block out of the buffer using the family's size, not
-    the length field, so a PROXY/TCP4 header declaring 0 bytes of addresses indexed past the
-    end of its buffer and panicked: a one-packet crash of the server. The length field
+    The v2 parser read the addresses a family needs without checking that the length field
+    left room for them, so a 16-byte PROXY header for UDP over IPv4 declaring 0 bytes of
+    addresses made it index past its data and panic: a one-packet crash of the server
+    (Caddy with the plugin). The length field
     bounds the header: an address block it cannot hold is refused at the length field
     (byte 14), even when the bytes after the header (here an HTTP request, more than enough
     to fill the block) arrive in the same read.
@@ -546,8 +547,8 @@ def test_haproxy_488ee7fb_payload_that_looks_like_tlvs_stays_payload(run: Runner
 
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 4])
 def test_netty_16866_ssl_tlv_shorter_than_5_bytes(run: Runner[Any], size: int) -> None:
-    """Netty PR #16866 ("Reject HAProxyMessages with malformated TLV and not leak memory",
-    fixed in 4.1.135 / 4.2.15); PEERS.md note 25 (HAProxyMessage.readNextTLV).
+    """Netty PR #16866 ("Reject HAProxyMessages with malformated TLV and not leak memory");
+    PEERS.md note 25 (HAProxyMessage.readNextTLV).
 
     Netty's SSL TLV reader took the client byte and the 4-byte verify field from the value
     without first checking the value had 5 bytes, and retained the buffer before the check
@@ -626,9 +627,10 @@ def test_netty_ghsa_h2qv_fj59_j46j_nesting_to_the_size_cap() -> None:
 @pytest.mark.parametrize("ver_cmd", [0xFF, 0xF1, 0x31, 0x11, 0x01])
 def test_spec_version_byte_0xff_refused_at_byte_12(run: Runner[Any], ver_cmd: int) -> None:
     """The spec (doc/proxy-protocol.txt, section 2.2): the high nibble of byte 13 is the
-    version and must be 0x2; any other value must be refused. Envoy's first v2 reader
-    (PR #3668 review) and mod_proxy_protocol's pp_determine_version were both found
-    checking the command and family but letting other version nibbles through.
+    version and must be 0x2; any other value must be refused. A reader that dispatches on
+    the command nibble alone takes 0xF1 for PROXY (the review of Envoy's first v2 reader,
+    PR #3668, found that shape for families and protocols: values outside the spec let
+    through under PROXY).
 
     0xFF is the all-ones byte a fuzzer or a corrupted stream produces first; 0x1 and 0x3
     are a confused sender's "v1" and a hypothetical "v3". A full, otherwise valid header
