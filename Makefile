@@ -58,5 +58,5 @@ bench: ## side-by-side benchmarks against the peers (pip install '.[bench]' firs
 	$(PY) benchmarks/bench_aio.py
 
 .PHONY: ci
-ci: ## what CI runs: install everything, lint, fuzz smoke, the whole test suite
+ci: ## what CI runs: wheel and sdist into fresh venvs, lint, fuzz smoke, the suite on the wheel
 	bash .ci/run

@@ -12,7 +12,8 @@ each have a core. Two modes:
 
 With the integration the client sends a 28-byte v2 header (TCP4) first, as an AWS NLB does;
 without it, nothing. Server CPU is user + system time of every process of the server's
-session (from /proc) over the run, divided by the requests served; req/s is wall-clock, so
+session (nanoseconds from /proc/PID/task/TID/schedstat) over the run, divided by the
+requests served; req/s is wall-clock, so
 it includes the Python client. Both variants of a server run at once and are measured in
 alternation, ``--repeat`` rounds, keeping each one's best (highest req/s, lowest CPU), so a
 load change on a shared machine hits both alike. Nothing is asserted; the script prints one
@@ -123,20 +124,24 @@ def _free_port() -> int:
 
 
 def _session_cpu(sid: int) -> float:
-    """User + system seconds of every live process in session *sid*."""
+    """CPU seconds used so far by every thread of every process in session *sid*.
+
+    Read from /proc/PID/task/TID/schedstat (nanoseconds on the CPU) rather than the stat
+    file's clock ticks, whose 10 ms steps are too coarse for a run of a few hundred ms.
+    """
     total = 0
-    tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if int(fields[3]) == sid:  # field 6, session id (after pid, comm, state, ppid, pgrp)
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+            if int(stat.rpartition(")")[2].split()[3]) != sid:  # field 6: session id
+                continue
+            for task in os.listdir(f"/proc/{entry}/task"):
+                total += int(Path(f"/proc/{entry}/task/{task}/schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            continue  # exited meanwhile
+    return total / 1e9
 
 
 @contextmanager

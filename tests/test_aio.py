@@ -335,28 +335,40 @@ def test_untrusted_peer_served_direct(run: Runner[None]) -> None:
 
 
 def test_max_pending(run: Runner[None]) -> None:
-    """Beyond max_pending connections waiting for a header, new ones are closed at once."""
+    """Beyond max_pending connections waiting for a header, the oldest is closed to make
+    room for the newcomer: the cap holds, and whoever filled it first cannot keep it."""
 
     async def main() -> None:
         store: list[Recorder] = []
         factory = aio.wrap(recorder_factory(store), max_pending=2, timeout=30)
         server, port = await serve(factory)
-        idle = [await connect(port) for _ in range(2)]
-        for _ in range(500):
-            if factory.pending == 2:
-                break
-            await asyncio.sleep(0.01)
+        idle = []
+        for _ in range(2):
+            idle.append(await connect(port))
+            for _ in range(500):
+                if factory.pending == len(idle):
+                    break
+                await asyncio.sleep(0.01)
         assert factory.pending == 2
         reader, writer = await connect(port)
-        assert await asyncio.wait_for(read_until_closed(reader), 10) == b""
-        await close_writer(writer)
+        # The oldest waiting connection is closed; the newcomer takes its place.
+        assert await asyncio.wait_for(read_until_closed(idle[0][0]), 10) == b""
+        assert factory.pending == 2
         assert factory.stats.rejected == {"too_many_pending": 1}
+        assert factory.stats.evicted == 1
         # The waiting ones are still served once their header arrives.
-        idle[0][1].write(V2 + b"late")
+        writer.write(V2 + b"late")
         proto = await asyncio.wait_for(_first(store), 10)
         await asyncio.wait_for(proto.wait_data(4), 10)
         assert factory.pending == 1
-        for _, w in idle:
+        idle[1][1].write(V2 + b"also")
+        for _ in range(500):
+            if len(store) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(store) == 2
+        assert factory.pending == 0
+        for _, w in [*idle, (reader, writer)]:
             await close_writer(w)
         await shutdown(server)
 

@@ -201,7 +201,7 @@ def test_datagram_options_policy_and_haproxy_limits(run: Runner[None]) -> None:
             if factory.stats.received >= 2:
                 break
             await asyncio.sleep(0.005)
-        assert server_p._inner.got == [b"ok"]  # type: ignore[attr-defined]
+        assert server_p.inner.got == [b"ok"]  # type: ignore[attr-defined]
         assert factory.stats.dropped == 1
         assert seen == [address]
         client_t.close()

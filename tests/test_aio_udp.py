@@ -44,7 +44,7 @@ async def _endpoints(
 ) -> tuple[asyncio.DatagramTransport, asyncio.DatagramTransport, Inner, Client]:
     loop = asyncio.get_running_loop()
     server_t, server_p = await loop.create_datagram_endpoint(factory, local_addr=("127.0.0.1", 0))
-    inner = server_p._inner  # type: ignore[attr-defined]
+    inner = server_p.inner  # type: ignore[attr-defined]
     assert isinstance(inner, Inner)
     address = server_t.get_extra_info("sockname")
     client_t, client_p = await loop.create_datagram_endpoint(Client, remote_addr=address)

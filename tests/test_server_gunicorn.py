@@ -1,21 +1,26 @@
-"""proxyproto_rs.integrations.gunicorn: where the workers' options come from, and the
-refusal to run beside gunicorn's own --proxy-protocol.
+"""proxyproto_rs.integrations.gunicorn: where the workers' options come from, the refusal
+to run beside gunicorn's own --proxy-protocol, and gunicorn's TLS after the header.
 
 The workers behind HAProxy (real client, TLVs, refusals, timeout) are in test_servers.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
+import proxyproto_rs as pp
 import pytest
+from aio_support import make_cert
 from gunicorn.config import Config  # type: ignore[import-untyped]
+from proxyproto_rs import aio
 from proxyproto_rs.integrations import gunicorn as integration
 from proxyproto_rs.options import ServerOptions
-from servers_support import APPS, free_ports
+from servers_support import APPS, GET_CLOSE, TIMEOUT, free_ports, process, response_json
 
 
 def test_options_from_gunicorn_settings_and_the_environment(
@@ -71,3 +76,35 @@ def test_a_worker_refuses_to_run_with_gunicorns_own_proxy_protocol(
     done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "turn gunicorn's --proxy-protocol off" in done.stderr
+
+
+@pytest.mark.parametrize("worker", ["SyncProxyWorker", "ThreadProxyWorker", "UvicornProxyWorker"])
+def test_gunicorn_tls_settings_apply_after_the_header(worker: str, tmp_path: Path) -> None:
+    """TLS passthrough at the balancer: the header in clear, then gunicorn's TLS."""
+    cert, key = make_cert(tmp_path)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    (port,) = free_ports(1)
+    app = "gunicorn_apps:asgi" if worker.startswith("Uvicorn") else "gunicorn_apps:wsgi"
+    argv = [
+        sys.executable, "-m", "gunicorn", "--no-control-socket", "-w", "1",
+        "--pythonpath", str(APPS), "--certfile", str(cert), "--keyfile", str(key),
+        "-k", f"proxyproto_rs.integrations.gunicorn.{worker}",
+        "-b", f"127.0.0.1:{port}", app,
+    ]  # fmt: skip
+    header = pp.build_v2(("203.0.113.7", 51234), ("10.0.0.5", 443), authority="example.com")
+
+    async def fetch() -> bytes:
+        async with asyncio.timeout(TIMEOUT):
+            reader, writer = await aio.open_connection(
+                "127.0.0.1", port, header=header, ssl=client_ctx, server_hostname="localhost"
+            )
+            writer.write(GET_CLOSE)
+            try:
+                return await reader.read()
+            finally:
+                writer.close()
+
+    with process(argv, [port], tmp_path, "gunicorn"):
+        seen = response_json(asyncio.run(fetch()))
+    assert seen["client"] == ["203.0.113.7", 51234]
+    assert seen["version"] == 2

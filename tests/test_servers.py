@@ -12,6 +12,7 @@ and fails under CI=true.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from servers_support import (
     CLIENT_HOST,
     GET_CLOSE,
     HEADER_TIMEOUT,
+    TIMEOUT,
     TRUSTED,
     Front,
     exchange,
@@ -47,9 +49,11 @@ class Served:
     reject: int
     direct: int
     front: Front
+    log: Path
+    """Everything the ``reject`` server wrote (its refusals are logged there)."""
 
 
-def _gunicorn(kind: str, ports: list[int], workdir: Path, stack: ExitStack) -> None:
+def _gunicorn(kind: str, ports: list[int], workdir: Path, stack: ExitStack) -> Path:
     """Two gunicorn masters: ``reject`` configured from the command line (gunicorn's
     ``--proxy-allow-from`` and the environment), ``direct`` from a config file."""
     need_module("gunicorn")
@@ -76,7 +80,7 @@ def _gunicorn(kind: str, ports: list[int], workdir: Path, stack: ExitStack) -> N
         f"worker_class = proxy_worker({worker!r}, trusted=[{TRUSTED!r}], untrusted='direct',"
         f" timeout={HEADER_TIMEOUT})\n"
     )
-    stack.enter_context(
+    log: Path = stack.enter_context(
         process(
             [
                 *common,
@@ -98,6 +102,7 @@ def _gunicorn(kind: str, ports: list[int], workdir: Path, stack: ExitStack) -> N
             "gunicorn",
         )
     )
+    return log
 
 
 @pytest.fixture(scope="module", params=SERVERS)
@@ -110,14 +115,14 @@ def served(
     env = {"PROXYPROTO_TEST_TIMEOUT": str(HEADER_TIMEOUT)}
     with ExitStack() as stack:
         if kind.startswith("gunicorn"):
-            _gunicorn(kind, ports, workdir, stack)
+            log = _gunicorn(kind, ports, workdir, stack)
         else:
             need_module(kind)
-            stack.enter_context(
+            log = stack.enter_context(
                 python_app(f"{kind}_app.py", [str(p) for p in ports], ports, workdir, env)
             )
         front = stack.enter_context(haproxy_in_front(ports[0], workdir))
-        yield Served(kind, ports[0], ports[1], front)
+        yield Served(kind, ports[0], ports[1], front, log)
 
 
 @pytest.mark.interop
@@ -157,6 +162,15 @@ def test_header_with_pipelined_requests(served: Served) -> None:
         assert seen["tlvs"] == [0x03, 0xEA]
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_ipv6_client(served: Served, version: int) -> None:
+    """An IPv6 client behind an IPv4 balancer link: the app sees its canonical text."""
+    build = pp.build_v1 if version == 1 else pp.build_v2
+    header = build(("2001:db8:0:0:0:0:0:7", 4711), ("2001:db8::1", 443))
+    reply, _ = exchange(served.reject, header + GET_CLOSE, source="127.0.0.1")
+    assert response_json(reply)["client"] == ["2001:db8::7", 4711]
+
+
 @pytest.mark.parametrize("header", [pp.build_v2(), b"PROXY UNKNOWN\r\n"], ids=["local", "unknown"])
 def test_a_header_without_addresses_is_served_with_the_socket_address(
     served: Served, header: bytes
@@ -171,6 +185,12 @@ def test_a_header_without_addresses_is_served_with_the_socket_address(
 def test_a_client_without_a_header_is_refused(served: Served) -> None:
     reply, _ = exchange(served.reject, GET_CLOSE, source="127.0.0.1")
     assert reply == b""
+    # ...and the operator can tell why, from the server's own log
+    deadline = time.monotonic() + TIMEOUT
+    while "refused: not a PROXY protocol header" not in served.log.read_text():
+        assert time.monotonic() < deadline, served.log.read_text()
+        time.sleep(0.05)
+    assert "[not_proxy_protocol]" in served.log.read_text()
 
 
 def test_a_bad_checksum_is_refused(served: Served) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import pathlib
 import pickle
 import socket
 import struct
@@ -343,3 +344,24 @@ def test_wrap_datagram_with_spp(run: Runner[None]) -> None:
         assert factory.stats.dropped_by_kind == {"spp_magic": 1, "incomplete": 1}
 
     run(main())
+
+
+CORPUS = sorted(
+    (pathlib.Path(__file__).resolve().parent.parent / "fuzz" / "corpus" / "spp").iterdir()
+)
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.name for p in CORPUS])
+def test_fuzz_corpus_replays(path: pathlib.Path) -> None:
+    """The spp target's invariants, from Python: decided by the magic and the length."""
+    data = path.read_bytes()
+    if data[:2] != SPP_MAGIC[: len(data)]:
+        with pytest.raises(InvalidHeaderError):
+            parse_spp(data)
+    elif len(data) < SPP_SIZE:
+        with pytest.raises(IncompleteHeaderError):
+            parse_spp(data)
+    else:
+        header = parse_spp(data)
+        assert header.to_bytes() == data[:SPP_SIZE]
+        assert build_spp(header.client, header.proxy) == data[:SPP_SIZE]

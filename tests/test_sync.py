@@ -546,3 +546,58 @@ def test_wsgiref_environ_has_header() -> None:
     assert reply.endswith(b"ok")
     assert seen[0]["REMOTE_ADDR"] == CLIENT[0]
     assert seen[0][sync.WSGI_HEADER_KEY].version == 1
+
+
+# -- other socket families ------------------------------------------------------------------
+
+
+def test_ipv6_listener_matches_trusted_networks() -> None:
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:  # pragma: no cover - a host without IPv6 loopback
+        pytest.skip("no IPv6 loopback")
+    with listener:
+        for trusted, ok in ((["::1/128"], True), (["127.0.0.0/8"], False)):
+            client = socket.create_connection(listener.getsockname()[:2], timeout=5)
+            with client:
+                client.sendall(build_v2(CLIENT6, SERVICE6) + PAYLOAD)
+                if ok:
+                    sock, peer, header = sync.accept(listener, trusted=trusted)
+                    with sock:
+                        assert peer == CLIENT6
+                        assert header is not None
+                        assert sync.server_address(sock, header) == SERVICE6
+                        assert rest(sock, len(PAYLOAD)) == PAYLOAD
+                else:
+                    with pytest.raises(PeerRefusedError):
+                        sync.accept(listener, trusted=trusted)
+
+
+class ProxyUnixServer(sync.ProxyProtocolMixin, socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
+@pytest.mark.parametrize(("trusted", "served"), [(["unix"], True), (["10.0.0.0/8"], False)])
+def test_unix_socket_server(tmp_path: Any, trusted: list[str], served: bool) -> None:
+    path = str(tmp_path / "s")
+    server = ProxyUnixServer(path, Echo)
+    server.proxy_options = ServerOptions(trusted=trusted)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(V2 + b"over unix\n")
+            reply = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := s.recv(4096):
+                    reply += chunk
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    if served:
+        assert reply == f"{CLIENT!r} b'unique-id-1'\nover unix\n".encode()
+    else:
+        assert reply == b""

@@ -8,9 +8,11 @@ stream). The stream is delivered to ``wrap(...)``'s protocol through ``get_buffe
 the outcome matches ``parse`` on the whole stream: a valid header starts the application
 protocol exactly once, with ``proxy_header`` equal to it, ``peername`` its source (the real
 peer for LOCAL/UNSPEC), and the payload after the header delivered untouched, in order,
-then EOF; an invalid or unfinished header aborts the connection without ever creating the
-application protocol. A datagram is delivered (payload after the header, source address)
-exactly when its header parses and is not a PROXY/STREAM one, else dropped and counted.
+then EOF, unless the payload starts with a second header's signature: then nothing of it is
+delivered and the connection is aborted; an invalid or unfinished header aborts the
+connection without ever creating the application protocol. A datagram is delivered
+(payload after the header, source address) exactly when its header parses and is not a
+PROXY/STREAM one, else dropped and counted.
 """
 
 # A libFuzzer harness, not a pytest module: assertions are the crash oracle, so the
@@ -28,6 +30,7 @@ from _common import main
 
 pp: Any = None
 aio: Any = None
+second_header: Any = None
 PEER = ("192.0.2.1", 40000)
 SOCK = ("192.0.2.2", 443)
 
@@ -162,6 +165,9 @@ def stream_path(stream: bytes, cuts: bytes, opts: dict[str, Any], buffered: bool
     assert len(apps) == 1 and App.instances == 1
     app = apps[0]
     assert app.transport.get_extra_info("proxy_header") == expected
+    if second_header(stream[expected.length :]):
+        assert t.aborted and not app.data and not app.eof, "chained header served"
+        return
     want_peer = expected.source if expected.source is not None else PEER
     assert app.transport.get_extra_info("peername") == want_peer
     assert bytes(app.data) == stream[expected.length :], "payload changed"
@@ -178,7 +184,7 @@ def datagram_path(stream: bytes, opts: dict[str, Any]) -> None:
         h = pp.parse(stream, allow_v2=True, **dopts)
     except pp.ProxyProtocolError:
         h = None
-    inner = proto._inner
+    inner = proto.inner
     if h is None or (h.command == pp.Command.PROXY and h.protocol == pp.Protocol.STREAM):
         assert inner.got == [] and factory.stats.dropped == 1
     else:
@@ -197,9 +203,11 @@ def test_one(data: bytes) -> None:
 
 
 def setup(mod: ModuleType) -> None:
-    global pp, aio
+    global pp, aio, second_header
     pp = mod
     aio = mod.aio
+    from proxyproto_rs.aio._protocol import second_header
+
     logging.getLogger("proxyproto_rs").setLevel(logging.CRITICAL + 1)
     logging.getLogger("proxyproto_rs.aio").setLevel(logging.CRITICAL + 1)
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import ssl as _ssl
 
 __all__ = [
+    "DEFAULT_LOG_FIRST",
+    "DEFAULT_LOG_INTERVAL",
     "DEFAULT_MAX_SIZE",
     "DEFAULT_TIMEOUT",
     "MIN_MAX_SIZE",
@@ -63,6 +65,11 @@ DEFAULT_MAX_SIZE: Final = 4096
 DEFAULT_TIMEOUT: Final = 5.0
 """Seconds allowed for the whole header by default (SPEC rule 4 asks for at least 3)."""
 
+DEFAULT_LOG_FIRST: Final = 5
+"""Refusals logged one by one per error kind and ``log_interval`` by default."""
+DEFAULT_LOG_INTERVAL: Final = 60.0
+"""Seconds between summaries of the refusals not logged one by one, by default."""
+
 _CACHE_CAP: Final = 4096
 """Distinct peer hosts whose trust verdict is remembered; the cache restarts when full."""
 
@@ -83,6 +90,9 @@ class ServerOptionsKwargs(TypedDict, total=False):
     ssl: _ssl.SSLContext | None
     ssl_handshake_timeout: float | None
     spp: bool
+    allow_chained: bool
+    log_first: int
+    log_interval: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +127,16 @@ class ServerOptions:
         spp: datagram servers only: every datagram from a trusted sender starts with
             Cloudflare Spectrum's Simple Proxy Protocol header instead of a PROXY header
             (the handler then sees an :class:`~proxyproto_rs.SppHeader`).
+        allow_chained: accept connections whose application bytes start with a second PROXY
+            header (two proxies in a row both adding one). ``False`` (the default) refuses
+            them (error kind ``"chained_header"``): the application would otherwise read a
+            header as its payload. The check never delays the hand-over: it runs on the
+            first application bytes before the application sees them.
+        log_first: refused connections logged one by one per error kind in each
+            ``log_interval``; the others are counted and summarised.
+        log_interval: seconds between summaries of the refusals not logged one by one
+            (counts by kind and peer network); ``None`` logs every refusal. Totals are
+            always in the server's ``stats``.
     """
 
     trusted: TrustedSpec | None = None
@@ -132,6 +152,9 @@ class ServerOptions:
     ssl: _ssl.SSLContext | None = None
     ssl_handshake_timeout: float | None = None
     spp: bool = False
+    allow_chained: bool = False
+    log_first: int = DEFAULT_LOG_FIRST
+    log_interval: float | None = DEFAULT_LOG_INTERVAL
     _trust: _Trust = field(init=False, repr=False, compare=False, hash=False)
     _policy3: Callable[[Any, Any, Any], bool] | None = field(
         init=False, repr=False, compare=False, hash=False
@@ -149,7 +172,16 @@ class ServerOptions:
         _check_int("max_size", self.max_size, MIN_MAX_SIZE, MAX_V2_SIZE)
         if self.max_pending is not None:
             _check_int("max_pending", self.max_pending, 1, None)
-        for name in ("allow_v1", "allow_v2", "verify_checksum", "haproxy_limits", "spp"):
+        _check_int("log_first", self.log_first, 0, None)
+        _check_seconds("log_interval", self.log_interval)
+        for name in (
+            "allow_v1",
+            "allow_v2",
+            "verify_checksum",
+            "haproxy_limits",
+            "allow_chained",
+            "spp",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not (self.allow_v1 or self.allow_v2):

@@ -8,6 +8,7 @@ tests/typing/check_api.py``), so the stubs cannot promise what the module does n
 from __future__ import annotations
 
 import pickle
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Literal, assert_type
 
@@ -15,6 +16,8 @@ import proxyproto_rs as pp
 from proxyproto_rs import (
     MAX_V1_SIZE,
     MAX_V2_SIZE,
+    SPP_MAGIC,
+    SPP_SIZE,
     V2_SIGNATURE,
     BuildError,
     ChecksumError,
@@ -25,18 +28,24 @@ from proxyproto_rs import (
     IncompleteHeaderError,
     InvalidHeaderError,
     Parser,
+    PeerRefusedError,
     Protocol,
     ProxyProtocolError,
+    SppHeader,
     SslInfo,
     Tlv,
+    build_spp,
     build_v1,
     build_v2,
     crc32c,
     detect,
     find_signature,
     parse,
+    parse_spp,
     scan,
+    sync,
 )
+from proxyproto_rs.options import ServerOptions
 
 Address = tuple[str, int] | str | bytes
 
@@ -211,6 +220,43 @@ assert_type(found, Iterator[tuple[int, Header]])
 for offset, header in found:
     assert_type(offset, int)
     assert_type(header, Header)
+
+# --- Cloudflare's Simple Proxy Protocol ---------------------------------------------------
+spp_wire = build_spp(("203.0.113.7", 40001), ("198.51.100.1", 53))
+assert_type(spp_wire, bytes)
+assert_type(SPP_MAGIC, bytes)
+assert_type(SPP_SIZE, int)
+spp_header = parse_spp(spp_wire + b"payload")
+assert_type(spp_header, SppHeader)
+assert_type(spp_header.client, tuple[str, int])
+assert_type(spp_header.proxy, tuple[str, int])
+assert_type(spp_header.length, Literal[38])
+assert_type(spp_header.to_bytes(), bytes)
+assert spp_header == SppHeader(("203.0.113.7", 40001), ("198.51.100.1", 53))
+assert_type(detect(spp_wire, spp=True), Literal[0, 1, 2, "spp"] | None)
+assert detect(spp_wire, spp=True) == "spp"
+for _offset, any_header in scan(spp_wire, spp=True):
+    assert_type(any_header, Header | SppHeader)
+
+# --- the blocking API ----------------------------------------------------------------------
+datagram = sync.parse_datagram(spp_wire + b"q", ("127.0.0.1", 9), ServerOptions(spp=True))
+assert_type(datagram, sync.Datagram)
+assert_type(datagram.payload, bytes)
+assert_type(datagram.header, Header | SppHeader | None)
+assert datagram.client == ("203.0.113.7", 40001)
+with (
+    socket.create_server(("127.0.0.1", 0)) as listener,
+    socket.create_connection(listener.getsockname()) as client_sock,
+):
+    client_sock.sendall(build_v2(("192.0.2.1", 1), ("192.0.2.2", 2)))
+    conn, _peer = listener.accept()
+    with conn:
+        read = sync.read_header(conn, timeout=5.0, trusted=["127.0.0.0/8"])
+        assert_type(read, Header | None)
+        assert sync.client_address(conn, read) == ("192.0.2.1", 1)
+        assert sync.server_address(conn, read) == ("192.0.2.2", 2)
+refused: PeerRefusedError = PeerRefusedError("no", kind="untrusted_peer")
+assert_type(refused.kind, str)
 
 # --- enums ---------------------------------------------------------------------------------
 assert_type(Command.LOCAL, Literal[Command.LOCAL])

@@ -11,120 +11,13 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use proxyproto_rs::{header::Address, v1, v2, Command, Endpoints, Options, Protocol, Status};
+use proxyproto_rs::{v1, v2, Command, Endpoints, Options, Protocol};
 
-const PAYLOAD: &[u8; 100] = &[0xAA; 100];
-const V1_TCP4: &[u8] = b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n";
-
-fn src() -> SocketAddr {
-    "192.0.2.1:56324".parse().unwrap()
-}
-
-fn dst() -> SocketAddr {
-    "198.51.100.2:443".parse().unwrap()
-}
-
-fn v2_ipv4() -> Vec<u8> {
-    let ends = Endpoints::Inet(src(), dst());
-    v2::Builder::new(Command::Proxy, Protocol::Stream, &ends, false).unwrap().finish().unwrap()
-}
-
-/// v2 IPv4 with ALPN, AUTHORITY, CRC32C, UNIQUE_ID, SSL (VERSION, CN) and AWS: 137 B.
-fn v2_tlvs() -> Vec<u8> {
-    let ends = Endpoints::Inet(src(), dst());
-    let ssl =
-        [&[0x07, 0, 0, 0, 0][..], &[0x21, 0, 7], b"TLSv1.3", &[0x22, 0, 17], b"client.example.io"]
-            .concat();
-    let mut b = v2::Builder::new(Command::Proxy, Protocol::Stream, &ends, true).unwrap();
-    b.tlv(0x01, b"h2").unwrap();
-    b.tlv(0x02, b"example.com").unwrap();
-    b.tlv(0x05, &(0x40..0x50).collect::<Vec<u8>>()).unwrap();
-    b.tlv(0x20, &ssl).unwrap();
-    b.tlv(0xEA, b"\x01vpce-0123456789abcdef0").unwrap();
-    let h = b.finish().unwrap();
-    assert_eq!(h.len(), 137);
-    h
-}
-
-fn with_payload(h: &[u8]) -> Vec<u8> {
-    [h, PAYLOAD].concat()
-}
-
-fn ours_source(buf: &[u8], opts: &Options) -> Option<(IpAddr, u16)> {
-    match proxyproto_rs::parse(buf, opts) {
-        Ok(Status::Complete { header, .. }) => match header.source() {
-            Some(Address::Inet(sa)) => Some((sa.ip(), sa.port())),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn ppp_v1_source(buf: &[u8]) -> Option<(IpAddr, u16)> {
-    match ppp::v1::Header::try_from(buf).ok()?.addresses {
-        ppp::v1::Addresses::Tcp4(a) => Some((a.source_address.into(), a.source_port)),
-        _ => None,
-    }
-}
-
-fn ppp_v2_source(buf: &[u8]) -> Option<(IpAddr, u16)> {
-    match ppp::v2::Header::try_from(buf).ok()?.addresses {
-        ppp::v2::Addresses::IPv4(a) => Some((a.source_address.into(), a.source_port)),
-        _ => None,
-    }
-}
-
-fn ours_tlv_sum(buf: &[u8], opts: &Options) -> usize {
-    match proxyproto_rs::parse(buf, opts) {
-        Ok(Status::Complete { header, .. }) => header.tlvs().map(|t| t.value.len()).sum(),
-        _ => 0,
-    }
-}
-
-fn ppp_tlv_sum(buf: &[u8]) -> usize {
-    ppp::v2::Header::try_from(buf)
-        .map(|h| h.tlvs().map(|t| t.map_or(0, |t| t.value.len())).sum())
-        .unwrap_or(0)
-}
-
-/// Whether `rest` is a run of whole TLVs (SSL sub-TLVs).
-fn frames(mut rest: &[u8]) -> bool {
-    while let [_, hi, lo, after @ ..] = rest {
-        let Some(next) = after.get(usize::from(u16::from_be_bytes([*hi, *lo]))..) else {
-            return false;
-        };
-        rest = next;
-    }
-    rest.is_empty()
-}
-
-/// ppp, then the caller's check of what D4 guarantees (every TLV frames and the last ends at
-/// the end: ppp's iterator reports those as errors; CRC32C is 4 bytes, UNIQUE_ID at most 128,
-/// SSL at least 5 with whole sub-TLVs), then the same walk as the other rows. 0 if refused.
-fn ppp_checked_tlv_sum(buf: &[u8]) -> usize {
-    let Ok(h) = ppp::v2::Header::try_from(buf) else {
-        return 0;
-    };
-    for t in h.tlvs() {
-        let Ok(t) = t else {
-            return 0;
-        };
-        let v = &t.value[..];
-        let ok = match t.kind {
-            0x03 => v.len() == 4,
-            0x05 => v.len() <= 128,
-            0x20 => v.len() >= 5 && frames(&v[5..]),
-            _ => true,
-        };
-        if !ok {
-            return 0;
-        }
-    }
-    h.tlvs().map(|t| t.map_or(0, |t| t.value.len())).sum()
-}
+mod cases;
+use cases::*;
 
 fn parse(c: &mut Criterion) {
     let opts = Options::default();

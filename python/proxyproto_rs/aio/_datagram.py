@@ -61,7 +61,7 @@ class ProxyDatagramFactory:
         self.stats = DatagramStats()
 
     def __call__(self) -> asyncio.DatagramProtocol:
-        return _ProxyDatagramProtocol(self, self.options, self._reply_via_proxy)
+        return DatagramHeaderProtocol(self, self.options, self._reply_via_proxy)
 
 
 def wrap_datagram(
@@ -107,18 +107,18 @@ class ProxiedDatagramTransport(asyncio.DatagramTransport):
     the endpoint was made with ``reply_via_proxy=True``.
     """
 
-    def __init__(self, transport: asyncio.DatagramTransport, owner: _ProxyDatagramProtocol):
+    def __init__(self, transport: asyncio.DatagramTransport, owner: DatagramHeaderProtocol):
         super().__init__()
         self.transport = transport
         self._owner = owner
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "proxy_header":
-            return self._owner._current
+            return self._owner.current
         return self.transport.get_extra_info(name, default)
 
     def sendto(self, data: bytes | bytearray | memoryview, addr: Any = None) -> None:
-        routes = self._owner._routes
+        routes = self._owner.routes
         if routes is not None and addr is not None:
             addr = routes.get(_route_key(addr), addr)
         self.transport.sendto(data, addr)
@@ -133,11 +133,11 @@ class ProxiedDatagramTransport(asyncio.DatagramTransport):
         return self.transport.is_closing()
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._owner._inner
+        return self._owner.inner
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         assert isinstance(protocol, asyncio.DatagramProtocol)
-        self._owner._inner = protocol
+        self._owner.inner = protocol
 
 
 def _route_key(addr: Any) -> Any:
@@ -146,33 +146,41 @@ def _route_key(addr: Any) -> Any:
     return addr
 
 
-class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
+class DatagramHeaderProtocol(asyncio.DatagramProtocol):
+    """Parses each datagram's header and passes the payload on to the wrapped protocol.
+
+    Attributes:
+        inner: the wrapped protocol.
+        current: the header of the datagram being delivered (``None`` between datagrams).
+        routes: client address -> the proxy that relayed it last (``reply_via_proxy``).
+    """
+
     def __init__(
         self, factory: ProxyDatagramFactory, options: ServerOptions, reply_via_proxy: bool
     ):
         self._factory = factory
         self._options = options
         self._sockname: Any = None
-        self._inner = factory.protocol_factory()
-        self._current: Header | SppHeader | None = None
-        self._routes: dict[Any, Any] | None = {} if reply_via_proxy else None
+        self.inner = factory.protocol_factory()
+        self.current: Header | SppHeader | None = None
+        self.routes: dict[Any, Any] | None = {} if reply_via_proxy else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._sockname = transport.get_extra_info("sockname")
         proxied = ProxiedDatagramTransport(cast(asyncio.DatagramTransport, transport), self)
-        self._inner.connection_made(proxied)
+        self.inner.connection_made(proxied)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._inner.connection_lost(exc)
+        self.inner.connection_lost(exc)
 
     def error_received(self, exc: Exception) -> None:
-        self._inner.error_received(exc)
+        self.inner.error_received(exc)
 
     def pause_writing(self) -> None:
-        self._inner.pause_writing()
+        self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        self.inner.resume_writing()
 
     def _drop(self, kind: str, addr: Any) -> None:
         stats = self._factory.stats
@@ -202,7 +210,7 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
                 self._drop("policy", addr)
                 return
             stats.delivered += 1
-            self._inner.datagram_received(data, addr)
+            self.inner.datagram_received(data, addr)
             return
         header: Header | SppHeader
         try:
@@ -234,7 +242,7 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
         if source is None:
             source = addr
         else:
-            routes = self._routes
+            routes = self.routes
             if routes is not None:
                 key = _route_key(source)
                 if routes.get(key) != addr:
@@ -243,8 +251,8 @@ class _ProxyDatagramProtocol(asyncio.DatagramProtocol):
                         del routes[next(iter(routes))]
                     routes[key] = addr
         stats.delivered += 1
-        self._current = header
+        self.current = header
         try:
-            self._inner.datagram_received(data[header.length :], cast(Any, source))
+            self.inner.datagram_received(data[header.length :], cast(Any, source))
         finally:
-            self._current = None
+            self.current = None

@@ -1,22 +1,40 @@
 """The header-reading protocol: one per connection, from accept to the hand-over.
 
 Strategy: the outer protocol is an :class:`asyncio.BufferedProtocol` on asyncio's loops
-(reads land in one buffer per connection) and a plain :class:`asyncio.Protocol` on uvloop
-(which switches away from a BufferedProtocol slowly); either feeds the sans-IO
-:class:`~proxyproto_rs.Parser`. Once the header is complete and the bytes read past it are
-delivered, the real transport is pointed straight at the application's protocol with
+(reads land in the server's one read buffer and are copied out at once) and a plain
+:class:`asyncio.Protocol` on uvloop (which switches away from a BufferedProtocol slowly);
+either feeds the sans-IO :class:`~proxyproto_rs.Parser`. Once the header is complete, the
+application's protocol is made and told ``connection_made`` at once (a server that speaks
+first is never delayed). The bytes read past the header, and the first bytes read after it,
+are held until they show no second PROXY header (unless ``allow_chained``); they are then
+delivered, and the real transport is pointed straight at the application's protocol with
 ``set_protocol()``, so this class costs nothing per read afterwards.
+
+States and transitions (``_goto`` is the only place that changes the state):
+
+========  =============================================  ===========================
+state     meaning                                        next
+========  =============================================  ===========================
+HEADER    reading the header; in the server's pending     CHECK, RELAY, CLOSED
+          set (deadline, ``max_pending``)
+CHECK     application running; its first bytes held       RELAY, CLOSED
+          until they cannot start a second header
+RELAY     application running; held bytes (and a held     HANDED, CLOSED
+          EOF) being delivered, in order, as it reads
+HANDED    the real transport calls the application        CLOSED
+          directly; only stray events reach us
+CLOSED    refused, or the connection is gone              (none)
+========  =============================================  ===========================
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from asyncio import sslproto
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from proxyproto_rs._core import Header, Parser
-from proxyproto_rs._errors import ProxyProtocolError
+from proxyproto_rs._core import V2_SIGNATURE, Header, Parser
+from proxyproto_rs._errors import InvalidHeaderError, ProxyProtocolError
 from proxyproto_rs.aio._transport import LAZY_SOCKET, ProxiedTransport
 from proxyproto_rs.aio._types import logger
 from proxyproto_rs.options import ServerOptions
@@ -24,13 +42,20 @@ from proxyproto_rs.options import ServerOptions
 if TYPE_CHECKING:
     from proxyproto_rs.aio._server import ProxyServerFactory
 
-_READ_SIZE: Final = 4096
-"""Bytes read at once while the header is incomplete (a header plus a request usually fit)."""
-
-# Connection states of the outer protocol.
 _HEADER: Final = 0
-_SERVING: Final = 1
-_CLOSED: Final = 2
+_CHECK: Final = 1
+_RELAY: Final = 2
+_HANDED: Final = 3
+_CLOSED: Final = 4
+_NAMES: Final = ("HEADER", "CHECK", "RELAY", "HANDED", "CLOSED")
+_NEXT: Final[tuple[frozenset[int], ...]] = (
+    frozenset({_CHECK, _RELAY, _CLOSED}),  # HEADER
+    frozenset({_RELAY, _CLOSED}),  # CHECK
+    frozenset({_HANDED, _CLOSED}),  # RELAY
+    frozenset({_CLOSED}),  # HANDED
+    frozenset(),  # CLOSED
+)
+_APP_RUNNING: Final = frozenset({_CHECK, _RELAY, _HANDED})
 
 
 class HeaderProtocol(asyncio.BaseProtocol):
@@ -38,21 +63,20 @@ class HeaderProtocol(asyncio.BaseProtocol):
 
     The logic of the two outer protocols below: it speaks both the BufferedProtocol
     (``get_buffer``/``buffer_updated``) and the Protocol (``data_received``) interfaces.
+    Its public methods are those asyncio calls plus the ones :class:`ProxiedTransport`
+    (``*_app_*``) and the server's pending set (``expire``, ``evict``) call.
     """
 
     __slots__ = (
         "__weakref__",
         "_app",
         "_backlog",
-        "_buf",
         "_eof_pending",
         "_factory",
-        "_handed_over",
         "_options",
         "_parser",
         "_paused",
         "_peer",
-        "_pending",
         "_state",
         "_transport",
         "_writing_paused",
@@ -64,112 +88,100 @@ class HeaderProtocol(asyncio.BaseProtocol):
         self._state = _HEADER
         self._transport: asyncio.Transport | None = None
         self._parser: Parser | None = None
-        self._buf: bytearray | None = None
-        self._pending = False
         self._peer: Any = None
         self._app: asyncio.BaseProtocol | None = None
         self._backlog: bytes | memoryview | None = None
         self._eof_pending = False
         self._paused = False
-        self._handed_over = False
         self._writing_paused = False
 
-    # -- header phase -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {_NAMES[self._state]} peer={self._peer!r}>"
+
+    def _goto(self, state: int) -> None:
+        """Enter *state*: the one place the state changes, with each entry's bookkeeping."""
+        old = self._state
+        if state not in _NEXT[old]:
+            raise RuntimeError(f"aio: no transition {_NAMES[old]} -> {_NAMES[state]}")
+        self._state = state
+        if old == _HEADER:
+            self._parser = None
+            self._factory.done_waiting(self)
+        if state == _HANDED:
+            transport = self._transport
+            app = self._app
+            assert transport is not None
+            assert app is not None
+            transport.set_protocol(app)
+            # Drop our reference: the real transport now owns the protocol, and keeping it
+            # would make a reference cycle (protocol -> ProxiedTransport -> us -> protocol)
+            # that only the cyclic GC could free.
+            self._app = None
+
+    # -- events from the transport ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio.Transport: no isinstance check.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
         options = self._options
-        factory = self._factory
         peer = transport.get_extra_info("peername")
         self._peer = peer
         if not options.trusts(peer):
             if options.untrusted == "reject":
-                self._reject("untrusted_peer", "peer is not in the trusted networks")
-                return
-            if self._policy_allows(None):
-                factory.stats.direct += 1
-                self._start(None, b"")
-            return
-        max_pending = options.max_pending
-        if max_pending is not None and len(factory._waiting) >= max_pending:
-            self._reject("too_many_pending", f"{factory.pending} connections wait for a header")
+                self._refuse("untrusted_peer", "peer is not in the trusted networks")
+            elif self._policy_allows(None):
+                self._factory.stats.direct += 1
+                self._serve(None, b"")
             return
         self._parser = options.new_parser()
-        self._pending = True
-        factory._wait(self)
+        self._factory.wait(self)
 
     def get_buffer(self, sizehint: int) -> bytearray:
-        buf = self._buf
-        if buf is None:
-            buf = self._buf = bytearray(_READ_SIZE)
-        return buf
+        return self._factory.read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        buf = self._buf
-        assert buf is not None
-        if self._state != _HEADER:
-            # Only when the socket delivers while our backlog is still held (not expected,
-            # since reading is paused then): queue behind the backlog, in order.
-            if self._state == _SERVING:
-                self._queue(bytes(buf[:nbytes]))
-            return
-        self._header_bytes(memoryview(buf)[:nbytes])
+        view = memoryview(self._factory.read_buffer)[:nbytes]
+        if self._state == _HEADER:
+            self._header_bytes(view)
+        elif self._state != _CLOSED:
+            self._hold(bytes(view))  # the read buffer is shared: copy out now
 
     def data_received(self, data: bytes) -> None:
-        if self._state != _HEADER:
-            if self._state == _SERVING:
-                self._queue(data)
-            return
-        self._header_bytes(data)
-
-    def _header_bytes(self, data: bytes | memoryview) -> None:
-        parser = self._parser
-        assert parser is not None
-        try:
-            header = parser.feed(data)
-        except ProxyProtocolError as exc:
-            self._reject(exc.kind, str(exc))
-            return
-        if header is None:
-            return
-        trailing = parser.trailing_data
-        self._parser = None
-        self._buf = None
-        self._pending = False
-        self._factory._waiting.pop(self, None)
-        if self._options.policy is None or self._policy_allows(header):
-            self._start(header, trailing)
+        if self._state == _HEADER:
+            self._header_bytes(data)
+        elif self._state != _CLOSED:
+            self._hold(data)
 
     def eof_received(self) -> bool | None:
-        if self._state == _HEADER:
-            self._reject("eof", "connection closed before a complete header")
+        state = self._state
+        if state == _HEADER:
+            self._refuse("eof", "connection closed before a complete header")
             return None
-        if self._state == _SERVING:
-            if self._backlog is not None:
-                self._eof_pending = True
-                return True
-            app = self._current()
-            if isinstance(app, asyncio.Protocol | asyncio.BufferedProtocol):
-                return app.eof_received()
+        if state in (_CHECK, _RELAY):
+            self._eof_pending = True
+            self._flush()
+            return True  # _flush closed the transport unless the application keeps it open
+        app = self._current()
+        if state == _HANDED and isinstance(app, asyncio.Protocol | asyncio.BufferedProtocol):
+            return app.eof_received()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         state = self._state
+        app = self._current()
         if state == _HEADER:
-            self._reject("eof", "connection lost before a complete header", abort=False)
-        self._release()
+            self._refuse("eof", "connection lost before a complete header", abort=False)
+        elif state != _CLOSED:
+            self._goto(_CLOSED)
         self._backlog = None
-        if state == _SERVING:
-            self._state = _CLOSED
-            app = self._current()
-            if app is not None:
-                app.connection_lost(exc)
+        self._app = None
+        if app is not None:
+            app.connection_lost(exc)
 
     def pause_writing(self) -> None:
         app = self._current()
-        if self._state == _SERVING and app is not None:
+        if self._state in _APP_RUNNING and app is not None:
             self._writing_paused = True
             app.pause_writing()
 
@@ -179,144 +191,144 @@ class HeaderProtocol(asyncio.BaseProtocol):
             self._writing_paused = False
             app.resume_writing()
 
-    def _current(self) -> asyncio.BaseProtocol | None:
-        """The protocol that gets the connection's events now.
+    # -- from the server's pending set --------------------------------------------------
 
-        After the hand-over the real transport calls it directly; we only see events when a
-        transport keeps calling the protocol it started with (or one already in flight).
-        """
-        if not self._handed_over:
-            return self._app
-        assert self._transport is not None
-        app: asyncio.BaseProtocol | None = self._transport.get_protocol()
-        return None if app is self else app
-
-    def _on_timeout(self) -> None:
+    def expire(self) -> None:
+        """The header timeout elapsed."""
         if self._state == _HEADER:
-            self._reject("timeout", f"no complete header within {self._options.timeout} s")
+            self._refuse("timeout", f"no complete header within {self._options.timeout} s")
 
-    def _release(self) -> None:
-        if self._pending:
-            self._pending = False
-            self._factory._waiting.pop(self, None)
+    def evict(self, pending: int) -> None:
+        """Closed to make room for a newer connection under ``max_pending``."""
+        if self._state == _HEADER:
+            message = f"evicted, the oldest of {pending} connections waiting for a header"
+            self._refuse("too_many_pending", message)
 
-    def _reject(self, kind: str, message: str, *, abort: bool = True) -> None:
-        if self._state != _HEADER:
+    # -- from ProxiedTransport ----------------------------------------------------------
+
+    def pause_app_reading(self) -> None:
+        """The application paused reading: hold what we have, and pause the socket."""
+        transport = self._transport
+        assert transport is not None
+        if self._state != _HANDED:
+            self._paused = True
+        transport.pause_reading()
+
+    def resume_app_reading(self) -> None:
+        """The application resumed reading: deliver what we hold first."""
+        transport = self._transport
+        assert transport is not None
+        if self._state != _HANDED:
+            self._paused = False
+            self._flush()
+            if self._paused:
+                return
+        transport.resume_reading()
+
+    def set_app_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        """The application switched protocols (``transport.set_protocol``)."""
+        if self._state == _HANDED:
+            assert self._transport is not None
+            self._transport.set_protocol(protocol)
+        else:
+            self._app = protocol
+
+    def app_protocol(self) -> asyncio.BaseProtocol | None:
+        """The application's protocol (``transport.get_protocol``)."""
+        return self._current()
+
+    # -- header phase -------------------------------------------------------------------
+
+    def _header_bytes(self, data: bytes | memoryview) -> None:
+        parser = self._parser
+        assert parser is not None
+        try:
+            header = parser.feed(data)
+        except ProxyProtocolError as exc:
+            self._refuse(exc.kind, str(exc))
             return
-        self._state = _CLOSED
-        self._release()
-        self._parser = None
-        self._buf = None
-        self._factory._count_reject(kind)
-        level = logging.INFO if kind in ("eof", "timeout", "too_many_pending") else logging.WARNING
-        logger.log(
-            level,
-            "connection from %r refused: %s [%s]",
-            self._peer,
-            message,
-            kind,
-            extra={"proxy_kind": kind, "proxy_peer": self._peer},
-        )
+        if header is None:
+            self._factory.still_waiting(self)
+            return
+        trailing = parser.trailing_data
+        if self._options.policy is None or self._policy_allows(header):
+            self._serve(header, trailing)
+
+    def _policy_allows(self, header: Header | None) -> bool:
+        transport = self._transport
+        assert transport is not None
+        try:
+            sockname = transport.get_extra_info("sockname")
+            allowed = self._options.accepts(self._peer, header, sockname)
+        except Exception as exc:
+            self._refuse("policy", f"policy hook raised {exc!r}")
+            return False
+        if not allowed:
+            self._refuse("policy", "refused by the policy hook")
+        return allowed
+
+    def _refuse(self, kind: str, message: str, *, abort: bool = True) -> None:
+        if self._state != _HEADER and self._state != _CHECK:
+            return
+        self._goto(_CLOSED)
+        self._factory.refused(kind, self._peer, message)
         if abort and self._transport is not None:
             self._transport.abort()
 
-    def _policy_allows(self, header: Header | None) -> bool:
-        options = self._options
-        if options.policy is None:
-            return True
-        transport = self._transport
-        assert transport is not None
-        try:
-            allowed = options.accepts(self._peer, header, transport.get_extra_info("sockname"))
-        except Exception as exc:
-            self._reject("policy", f"policy hook raised {exc!r}")
-            return False
-        if not allowed:
-            self._reject("policy", "refused by the policy hook")
-            return False
-        return True
-
     # -- hand-over ----------------------------------------------------------------------
 
-    def _start(self, header: Header | None, trailing: bytes) -> None:
+    def _serve(self, header: Header | None, trailing: bytes) -> None:
+        """Make the application's protocol and start it; hold *trailing* for it."""
         transport = self._transport
         assert transport is not None
-        options = self._options
-        source = None if header is None else header.source
-        extra: dict[str, Any]
-        if source is None:
-            extra = {"proxy_header": header}
-        else:
-            assert header is not None
-            extra = {
-                "proxy_header": header,
-                "peername": source,
-                "sockname": header.destination,
-                "socket": LAZY_SOCKET,
-            }
-        proxied = ProxiedTransport(transport, self, extra)
+        proxied = ProxiedTransport(transport, self, _extra(header))
         try:
-            inner = self._factory.protocol_factory()
-            app: asyncio.BaseProtocol
-            if options.ssl is not None:
-                app = sslproto.SSLProtocol(
-                    asyncio.get_running_loop(),
-                    inner,
-                    options.ssl,
-                    None,  # type: ignore[arg-type]  # no waiter: nobody awaits the handshake
-                    server_side=True,
-                    ssl_handshake_timeout=options.ssl_handshake_timeout,  # type: ignore[arg-type]
-                )
-            else:
-                app = inner
+            app = self._make_app()
         except Exception:
             logger.exception("protocol factory failed for a connection from %r", self._peer)
-            self._state = _CLOSED
+            self._goto(_CLOSED)
             transport.abort()
             return
-        self._state = _SERVING
         self._app = app
         self._factory.stats.served += 1
-        app.connection_made(proxied)
+        check = header is not None and not self._options.allow_chained
+        self._goto(_CHECK if check else _RELAY)
         if trailing:
             self._backlog = trailing
-            self._flush()
-        elif not transport.is_closing():
-            # Nothing read past the header: hand over at once (the common case for
-            # server-speaks-first protocols and for TLS with a slow ClientHello).
-            self._handed_over = True
-            transport.set_protocol(app)
-            self._app = None
+        app.connection_made(proxied)
+        self._flush()
 
-    def _queue(self, data: bytes) -> None:
+    def _make_app(self) -> asyncio.BaseProtocol:
+        inner = self._factory.protocol_factory()
+        options = self._options
+        if options.ssl is None:
+            return inner
+        return sslproto.SSLProtocol(
+            asyncio.get_running_loop(),
+            inner,
+            options.ssl,
+            None,  # type: ignore[arg-type]  # no waiter: nobody awaits the handshake
+            server_side=True,
+            ssl_handshake_timeout=options.ssl_handshake_timeout,  # type: ignore[arg-type]
+        )
+
+    def _hold(self, data: bytes) -> None:
         backlog = self._backlog
         self._backlog = data if backlog is None else bytes(backlog) + data
         self._flush()
 
     def _flush(self) -> None:
-        """Deliver held bytes (then a held EOF) in order; hand over once all are out."""
+        """Check, then deliver held bytes (then a held EOF) in order; hand over once all
+        are out."""
+        if self._state == _CHECK and not self._checked():
+            return
         transport = self._transport
         assert transport is not None
         while self._backlog is not None:
-            if self._paused or self._state != _SERVING or transport.is_closing():
+            if self._paused or self._state not in _APP_RUNNING or transport.is_closing():
                 return
-            data = self._backlog
-            app = self._current()
-            if isinstance(app, asyncio.BufferedProtocol):
-                view = memoryview(data)
-                buf = memoryview(app.get_buffer(len(view))).cast("B")
-                n = min(len(buf), len(view))
-                if n == 0:
-                    raise RuntimeError("get_buffer() returned an empty buffer")
-                buf[:n] = view[:n]
-                self._backlog = view[n:] if n < len(view) else None
-                app.buffer_updated(n)
-            elif isinstance(app, asyncio.Protocol):
-                self._backlog = None
-                app.data_received(data if isinstance(data, bytes) else bytes(data))
-            else:
-                raise TypeError(f"{app!r} is not a stream protocol")
-        if self._state != _SERVING:
+            self._deliver(self._backlog)
+        if self._state not in _APP_RUNNING:
             return
         if self._eof_pending:
             self._eof_pending = False
@@ -326,43 +338,98 @@ class HeaderProtocol(asyncio.BaseProtocol):
                 keep_open = bool(app.eof_received())
             if not keep_open:
                 transport.close()
-        if not self._handed_over and not transport.is_closing():
-            self._handed_over = True
-            app = self._app
-            assert app is not None
-            transport.set_protocol(app)
-            # Drop our reference: the real transport now owns the protocol, and keeping it
-            # would make a reference cycle (protocol -> ProxiedTransport -> us -> protocol)
-            # that only the cyclic GC could free.
-            self._app = None
+        if self._state == _RELAY and not transport.is_closing():
+            self._goto(_HANDED)
 
-    def _pause_reading(self) -> None:
-        transport = self._transport
-        assert transport is not None
-        if not self._handed_over:
-            self._paused = True
-        transport.pause_reading()
+    def _checked(self) -> bool:
+        """In CHECK: False while the held bytes may still start a second header (or once
+        they do: the connection is then refused); True once they cannot."""
+        version = second_header(self._backlog or b"")
+        if version is None and not self._eof_pending:
+            return False
+        if version:
+            self._refuse_chained(version)
+            return False
+        self._goto(_RELAY)
+        return True
 
-    def _resume_reading(self) -> None:
-        transport = self._transport
-        assert transport is not None
-        if not self._handed_over:
-            self._paused = False
-            self._flush()
-            if self._paused:
-                return
-        transport.resume_reading()
+    def _refuse_chained(self, version: int) -> None:
+        app = self._app
+        message = (
+            f"a second PROXY header (v{version}) starts the application's bytes: two "
+            "proxies in a row each add one (remove one, or allow_chained=True)"
+        )
+        self._refuse("chained_header", message)
+        self._backlog = None
+        self._app = None
+        if app is not None:
+            app.connection_lost(InvalidHeaderError(message, kind="chained_header", offset=0))
 
-    def _set_app(self, protocol: asyncio.BaseProtocol) -> None:
-        if self._handed_over:
-            assert self._transport is not None
-            self._transport.set_protocol(protocol)
+    def _deliver(self, data: bytes | memoryview) -> None:
+        """Give *data* (or as much as its buffer takes) to the application."""
+        app = self._current()
+        if isinstance(app, asyncio.BufferedProtocol):
+            view = memoryview(data)
+            buf = memoryview(app.get_buffer(len(view))).cast("B")
+            n = min(len(buf), len(view))
+            if n == 0:
+                raise RuntimeError("get_buffer() returned an empty buffer")
+            buf[:n] = view[:n]
+            self._backlog = view[n:] if n < len(view) else None
+            app.buffer_updated(n)
+        elif isinstance(app, asyncio.Protocol):
+            self._backlog = None
+            app.data_received(data if isinstance(data, bytes) else bytes(data))
         else:
-            self._app = protocol
+            raise TypeError(f"{app!r} is not a stream protocol")
+
+    def _current(self) -> asyncio.BaseProtocol | None:
+        """The protocol that gets the connection's events now.
+
+        After the hand-over the real transport calls it directly; we only see events when a
+        transport keeps calling the protocol it started with (or one already in flight).
+        """
+        if self._state != _HANDED:
+            return self._app
+        assert self._transport is not None
+        app: asyncio.BaseProtocol | None = self._transport.get_protocol()
+        return None if app is self else app
+
+
+_V1_SIGNATURE: Final = b"PROXY "
+
+
+def second_header(data: bytes | memoryview) -> int | None:
+    """Whether application bytes start with another PROXY header: 1 or 2 (its version)
+    when they start with a v1 or v2 signature, 0 when they cannot, ``None`` when they are
+    too short to tell. The signature alone decides, so any split of the bytes gives the
+    same answer."""
+    head = bytes(data[: len(V2_SIGNATURE)])
+    if head.startswith(_V1_SIGNATURE):
+        return 1
+    if head.startswith(V2_SIGNATURE):
+        return 2
+    if _V1_SIGNATURE.startswith(head) or V2_SIGNATURE.startswith(head):
+        return None
+    return 0
+
+
+def _extra(header: Header | None) -> dict[str, Any]:
+    """What the application's ``get_extra_info`` answers from the header."""
+    source = None if header is None else header.source
+    if source is None:
+        return {"proxy_header": header}
+    assert header is not None
+    return {
+        "proxy_header": header,
+        "peername": source,
+        "sockname": header.destination,
+        "socket": LAZY_SOCKET,
+    }
 
 
 class BufferedOuter(HeaderProtocol, asyncio.BufferedProtocol):
-    """The outer protocol on asyncio's loops: header reads land in one reused buffer."""
+    """The outer protocol on asyncio's loops: header reads land in the server's buffer."""
 
     __slots__ = ()
 

@@ -1,24 +1,29 @@
 """The server side's factory: :func:`wrap` and :class:`ProxyServerFactory`.
 
 Strategy: the factory owns what all connections of one server share: the options, the
-counters, and the set of connections still waiting for their header with one timer for all
-of their deadlines (the timeout is the same for every connection, so insertion order is
-deadline order). Each accepted connection gets a header-reading protocol from
-:mod:`._protocol`, which talks to the factory only through the public methods here.
+counters, the connections still waiting for their header (:mod:`._pending`: one timer for
+all deadlines, the ``max_pending`` cap) and the refusal log (:mod:`._report`). Each
+accepted connection gets a header-reading protocol from :mod:`._protocol`, which talks to
+the factory only through the public methods here.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
+from proxyproto_rs.aio._pending import PendingSet, Waiter
 from proxyproto_rs.aio._protocol import BufferedOuter, HeaderProtocol, PlainOuter
+from proxyproto_rs.aio._report import RefusalLog
 from proxyproto_rs.aio._types import ProtocolFactory
 from proxyproto_rs.options import ServerOptions, ServerOptionsKwargs, resolve
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+_READ_SIZE: Final = 4096
+"""Bytes read at once while the header is incomplete (a header plus a request usually fit)."""
 
 
 @dataclass(slots=True)
@@ -30,7 +35,11 @@ class ServerStats:
     direct: int = 0
     """Of those, untrusted peers served without a header (``untrusted="direct"``)."""
     rejected: dict[str, int] = field(default_factory=dict)
-    """Connections closed before reaching the wrapped protocol, by error kind."""
+    """Connections refused, by error kind: closed before reaching the wrapped protocol,
+    or, for ``"chained_header"``, as soon as its first bytes showed a second header."""
+    evicted: int = 0
+    """Of ``rejected["too_many_pending"]``, the connections that were waiting for their
+    header and were closed to make room for a newer one under ``max_pending``."""
 
 
 class ProxyServerFactory:
@@ -43,18 +52,28 @@ class ProxyServerFactory:
         stats: :class:`ServerStats` of every connection made through this factory.
     """
 
-    __slots__ = ("_outer", "_sweeper", "_waiting", "options", "protocol_factory", "stats")
+    __slots__ = (
+        "_log",
+        "_outer",
+        "_waiting",
+        "options",
+        "protocol_factory",
+        "read_buffer",
+        "stats",
+    )
 
     def __init__(
         self, protocol_factory: ProtocolFactory, options: ServerOptions | None = None
     ) -> None:
         self.protocol_factory = protocol_factory
-        self.options = options if options is not None else ServerOptions()
+        self.options = options = options if options is not None else ServerOptions()
         self.stats = ServerStats()
-        # Connections waiting for their header -> deadline. The timeout is the same for all,
-        # so insertion order is deadline order and one timer serves every connection.
-        self._waiting: dict[HeaderProtocol, float] = {}
-        self._sweeper: asyncio.TimerHandle | None = None
+        self._waiting = PendingSet(options.timeout, options.max_pending)
+        self._log = RefusalLog(options.log_first, options.log_interval)
+        self.read_buffer = bytearray(_READ_SIZE)
+        """Where header reads land on asyncio's loops: each read is copied out (into the
+        parser, or as held bytes) before the loop makes the next one, so one buffer serves
+        every connection of the server (a server belongs to one loop)."""
         self._outer: type[HeaderProtocol] | None = None
 
     def __call__(self) -> HeaderProtocol:
@@ -75,32 +94,25 @@ class ProxyServerFactory:
         """Connections currently waiting for their header."""
         return len(self._waiting)
 
-    def _wait(self, proto: HeaderProtocol) -> None:
-        timeout = self.options.timeout
-        if timeout is None:
-            self._waiting[proto] = 0.0
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        self._waiting[proto] = deadline
-        if self._sweeper is None:
-            self._sweeper = loop.call_at(deadline, self._sweep, loop)
+    def wait(self, connection: Waiter) -> None:
+        """*connection* starts waiting for its header (its deadline and the cap apply)."""
+        self._waiting.add(connection)
 
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._sweeper = None
-        waiting = self._waiting
-        now = loop.time()
-        while waiting:
-            proto, deadline = next(iter(waiting.items()))
-            if deadline > now:
-                self._sweeper = loop.call_at(deadline, self._sweep, loop)
-                return
-            waiting.pop(proto, None)
-            proto._on_timeout()
+    def still_waiting(self, connection: Waiter) -> None:
+        """*connection* was read from and its header is still incomplete."""
+        self._waiting.started(connection)
 
-    def _count_reject(self, kind: str) -> None:
-        rejected = self.stats.rejected
+    def done_waiting(self, connection: Waiter) -> None:
+        """*connection* no longer waits (header complete, refused or closed)."""
+        self._waiting.discard(connection)
+
+    def refused(self, kind: str, peer: Any, message: str) -> None:
+        """Count and log one refused connection."""
+        stats = self.stats
+        rejected = stats.rejected
         rejected[kind] = rejected.get(kind, 0) + 1
+        stats.evicted = self._waiting.evicted
+        self._log.refused(kind, peer, message)
 
 
 def wrap(

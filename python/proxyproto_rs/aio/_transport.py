@@ -123,24 +123,20 @@ class ProxiedTransport(asyncio.Transport):
         self.transport.set_write_buffer_limits(high, low)
 
     def pause_reading(self) -> None:
-        self._owner._pause_reading()
+        self._owner.pause_app_reading()
 
     def resume_reading(self) -> None:
-        self._owner._resume_reading()
+        self._owner.resume_app_reading()
 
     def is_reading(self) -> bool:
         return self.transport.is_reading()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._owner._set_app(protocol)
+        self._owner.set_app_protocol(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        owner = self._owner
-        if owner._handed_over:
-            return self.transport.get_protocol()
-        app = owner._app
-        assert app is not None
-        return app
+        app = self._owner.app_protocol()
+        return app if app is not None else self.transport.get_protocol()
 
     def _force_close(self, exc: BaseException | None) -> None:
         # asyncio's SSLProtocol calls this private method on fatal errors.

@@ -41,6 +41,7 @@ when ``--threads`` is over 1, which would silently drop the header reading.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
@@ -235,6 +236,12 @@ def _uvicorn_worker() -> type[Any]:
         from proxyproto_rs.integrations.uvicorn import http_protocol
 
         options = self._proxy_resolve()
+        # Refusals are logged by proxyproto_rs.aio: send them where gunicorn logs errors, as
+        # uvicorn's worker does for uvicorn's own loggers.
+        refusals = logging.getLogger("proxyproto_rs.aio")
+        refusals.handlers = self.log.error_log.handlers
+        refusals.setLevel(self.log.error_log.level)
+        refusals.propagate = False
         config = self.config
         if self.cfg.is_ssl and options.ssl is None:
             options = options.replace(ssl=ssl_context(self.cfg))

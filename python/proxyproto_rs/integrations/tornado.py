@@ -155,6 +155,11 @@ class ProxyProtocolMixin:
     proxy_stats: ServerStats
     _proxy_pending: set[asyncio.Task[None]]
 
+    def __init__(self, *args: Any, options: ServerOptions | None = None, **kwargs: Any) -> None:
+        if not hasattr(self, "proxy_options"):  # else set up already (ProxyHTTPServer)
+            self._proxy_setup(options, kwargs)
+        super().__init__(*args, **kwargs)
+
     def _proxy_setup(self, options: ServerOptions | None, kwargs: dict[str, Any]) -> None:
         """Split the options' keyword arguments out of *kwargs* (left for the server)."""
         mine = {name: kwargs.pop(name) for name in list(kwargs) if name in _OPTION_NAMES}
