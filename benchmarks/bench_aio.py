@@ -41,15 +41,19 @@ HEADER_DST = ("198.51.100.1", 8080)
 VARIANTS: dict[str, str] = {
     "protocol plain (asyncio)": "protocol-plain asyncio",
     "protocol aio.wrap (asyncio)": "protocol-wrap asyncio",
+    "protocol aio.wrap trusted (asyncio)": "protocol-trusted asyncio",
     "protocol plain (uvloop)": "protocol-plain uvloop",
     "protocol aio.wrap (uvloop)": "protocol-wrap uvloop",
+    "protocol aio.wrap trusted (uvloop)": "protocol-trusted uvloop",
     "streams plain (asyncio)": "stream-plain asyncio",
     "streams aio.start_server (asyncio)": "stream-wrap asyncio",
     "streams proxy-protocol pkg (asyncio)": "stream-ppkg asyncio",
 }
 BASELINE = {
     "protocol aio.wrap (asyncio)": "protocol plain (asyncio)",
+    "protocol aio.wrap trusted (asyncio)": "protocol plain (asyncio)",
     "protocol aio.wrap (uvloop)": "protocol plain (uvloop)",
+    "protocol aio.wrap trusted (uvloop)": "protocol plain (uvloop)",
     "streams aio.start_server (asyncio)": "streams plain (asyncio)",
     "streams proxy-protocol pkg (asyncio)": "streams plain (asyncio)",
 }
@@ -95,6 +99,12 @@ async def serve(kind: str, port_file: str) -> None:
         from proxyproto_rs import aio
 
         server = await loop.create_server(aio.wrap(Echo), "127.0.0.1", 0, backlog=1024)
+    elif kind == "protocol-trusted":
+        from proxyproto_rs import aio
+
+        # The usual production setting: only the load balancers' networks may send a header.
+        factory = aio.wrap(Echo, trusted=["10.0.0.0/8", "127.0.0.0/8", "fd00::/8"])
+        server = await loop.create_server(factory, "127.0.0.1", 0, backlog=1024)
     elif kind == "stream-plain":
         server = await asyncio.start_server(echo_stream, "127.0.0.1", 0, backlog=1024)
     elif kind == "stream-wrap":

@@ -1,5 +1,6 @@
-"""Requests/s and server CPU per request of aiohttp, Tornado and gunicorn (sync, gthread and
-uvicorn workers), each with and without its proxyproto_rs integration, on loopback.
+"""Requests/s and server CPU per request of aiohttp, Tornado, gunicorn (sync, gthread and
+uvicorn workers), http.server and werkzeug (``proxyproto_rs.sync``), each with and without
+its proxyproto_rs integration, on loopback.
 
 Each server variant runs alone in a child process (gunicorn: a master and one worker); the
 load generator is this process, one blocking client at a time, so the client and the server
@@ -46,8 +47,16 @@ REQUEST_CLOSE = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
 BODY = b"hello, world\n"
 TIMEOUT = 10.0
 
-SERVERS = ["aiohttp", "tornado", "gunicorn-sync", "gunicorn-gthread", "gunicorn-uvicorn"]
-KEEPS_ALIVE = {"aiohttp", "tornado", "gunicorn-gthread", "gunicorn-uvicorn"}
+SERVERS = [
+    "aiohttp",
+    "tornado",
+    "gunicorn-sync",
+    "gunicorn-gthread",
+    "gunicorn-uvicorn",
+    "http.server",
+    "werkzeug",
+]
+KEEPS_ALIVE = {"aiohttp", "tornado", "gunicorn-gthread", "gunicorn-uvicorn", "http.server"}
 
 APPS = """
 import asyncio, sys
@@ -102,9 +111,48 @@ async def tornado_main(port, proxied):
         HTTPServer(app).listen(port, "127.0.0.1")
     await asyncio.Event().wait()
 
+def http_server_main(port, proxied):
+    import http.server
+    class Hello(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "13")
+            self.end_headers()
+            self.wfile.write(BODY)
+        def log_message(self, *args):
+            pass
+    base = http.server.ThreadingHTTPServer
+    if proxied:
+        from proxyproto_rs.options import ServerOptions
+        from proxyproto_rs.sync import ProxyProtocolMixin
+        class Server(ProxyProtocolMixin, base):
+            proxy_options = ServerOptions(trusted=["127.0.0.1/32"])
+    else:
+        Server = base
+    Server.daemon_threads = True
+    Server(("127.0.0.1", port), Hello).serve_forever()
+
+def werkzeug_main(port, proxied):
+    import logging
+    from werkzeug.serving import make_server
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server("127.0.0.1", port, wsgi, threaded=True)
+    if proxied:
+        from proxyproto_rs.sync import enable
+        enable(server, trusted=["127.0.0.1/32"])
+    server.serve_forever()
+
 if __name__ == "__main__":
     kind, port, proxied = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "proxied"
-    asyncio.run({"aiohttp": aiohttp_main, "tornado": tornado_main}[kind](port, proxied))
+    if kind == "http.server":
+        http_server_main(port, proxied)
+    elif kind == "werkzeug":
+        werkzeug_main(port, proxied)
+    else:
+        asyncio.run({"aiohttp": aiohttp_main, "tornado": tornado_main}[kind](port, proxied))
 """
 
 GUNICORN_WORKERS = {

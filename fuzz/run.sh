@@ -9,7 +9,7 @@
 #
 # -t: time per target (default 60); -n: executions per target instead (libFuzzer -runs).
 # TARGET: parse split_feed roundtrip crc32c spp (cargo-fuzz) and py_parse py_parser py_build
-# py_aio (atheris); default all. One process per target (-jobs=1 equivalent: the machine
+# py_aio py_spp (atheris); default all. One process per target (-jobs=1 equivalent: the machine
 # has 2 shared cores). Logs go to fuzz/logs/<target>.log (ignored by git); a crash stops
 # that target, is left in fuzz/artifacts/<target>/ and makes the script exit 1.
 set -euo pipefail
@@ -26,7 +26,7 @@ while getopts "t:n:" opt; do
 done
 shift $((OPTIND - 1))
 rust_targets=(parse split_feed roundtrip crc32c spp)
-py_targets=(py_parse py_parser py_build py_aio)
+py_targets=(py_parse py_parser py_build py_aio py_spp)
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=("${rust_targets[@]}" "${py_targets[@]}")
 

@@ -87,7 +87,7 @@ mkdir -p "$here/artifacts"
 for t in parse split_feed roundtrip crc32c spp; do
     run "$t" "$bins/$t"
 done
-for t in py_parse py_parser py_build py_aio; do
+for t in py_parse py_parser py_build py_aio py_spp; do
     mkdir -p "corpus/$t"  # empty until fuzz/run.sh merges what it finds
     run "$t" "$py" "atheris/$t.py"
 done

@@ -70,6 +70,7 @@ atheris_seed() {
     case "$1" in
         py_parse) echo parse ;;
         py_build) echo roundtrip ;;
+        py_spp) echo spp ;;
         *) echo split_feed ;;
     esac
 }

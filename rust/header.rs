@@ -49,12 +49,11 @@ impl Family {
     /// Bytes this family's address block takes in v2 (0 for UNSPEC).
     #[must_use]
     pub const fn address_block_len(self) -> usize {
-        match self {
-            Self::Unspec => 0,
-            Self::Inet => 12,
-            Self::Inet6 => 36,
-            Self::Unix => 2 * UNIX_ADDR_LEN,
-        }
+        // A table indexed by the discriminant, not a `match`: LLVM compiled the match to an
+        // indirect jump through a jump table, the hottest spot of a v2 parse (perf annotate
+        // of `proxyproto_rs::parse`, benchmarks/rust `interleaved`, row v2_ipv4/ours).
+        const LEN: [usize; 4] = [0, 12, 36, 2 * UNIX_ADDR_LEN];
+        LEN[self as usize]
     }
 }
 

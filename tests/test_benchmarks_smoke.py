@@ -33,3 +33,10 @@ def test_memory_prints_table() -> None:
     out = run(str(BENCH / "memory.py"), "-n", "200", timeout=25)
     assert "idle Parser" in out
     assert "## tracemalloc" in out
+
+
+def test_scan_speed_prints_every_input() -> None:
+    out = run(str(BENCH / "scan_speed.py"), "--size", "0.1", "--repeat", "1", timeout=60)
+    assert "'PROXY ' back to back" in out
+    assert "capture-like" in out
+    assert "slowest:" in out

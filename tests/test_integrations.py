@@ -382,10 +382,22 @@ def test_untrusted_or_garbage_never_reaches_the_app(kind: str, tmp_path: Path) -
         assert raw_exchange(port, bytes(bad_crc) + b"GET / HTTP/1.0\r\n\r\n") == b""
 
 
+@pytest.mark.parametrize("kind", SERVERS)
+def test_chained_header_never_reaches_the_app(kind: str, tmp_path: Path) -> None:
+    """Two proxies in a row each adding a header: the second one, at the start of the
+    HTTP bytes, is refused before the server parses it as a request."""
+    with app_server(kind, tmp_path) as port:
+        first = pp.build_v2(("203.0.113.7", 51234), ("127.0.0.1", port))
+        second = pp.build_v1(("198.51.100.9", 40000), ("203.0.113.7", 443))
+        request = b"GET / HTTP/1.0\r\n\r\n"
+        assert raw_exchange(port, first + second + request) == b""
+        assert raw_exchange(port, first + request).startswith(b"HTTP/1.")
+
+
 def test_uvicorn_websocket_keeps_the_header(tmp_path: Path) -> None:
     """A WebSocket upgraded from a proxied connection: uvicorn's WebSocket protocol gets the
-    same client and extension (websockets is optional for uvicorn: skipped without it)."""
-    pytest.importorskip("websockets")
+    same client and extension (websockets is in the test extra: it never skips in CI)."""
+    _need_module("websockets")
     with app_server("uvicorn-auto", tmp_path) as port:
         header = pp.build_v2(("203.0.113.7", 51234), ("10.0.0.5", 443), aws_vpce_id="vpce-ws")
         upgrade = (

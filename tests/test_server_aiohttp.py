@@ -133,3 +133,39 @@ def test_options_object_and_keywords() -> None:
             await runner.cleanup()
 
     run(main)
+
+
+def test_a_websocket_keeps_the_real_client() -> None:
+    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        header = proxy_header(request)
+        await ws.send_str(f"{request.remote} {header.version if header else None}")
+        await ws.close()
+        return ws
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/ws", ws_handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = ProxyTCPSite(runner, "127.0.0.1", 0, timeout=3)
+        await site.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+            writer.write(
+                HEADER + b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            first, length = await reader.readexactly(2)
+            text = await reader.readexactly(length)
+            writer.close()
+        finally:
+            await runner.cleanup()
+        assert head.startswith(b"HTTP/1.1 101")
+        assert first == 0x81  # one unmasked text frame
+        assert text == b"203.0.113.7 2"
+
+    run(main)

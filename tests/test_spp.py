@@ -323,7 +323,7 @@ def test_wrap_datagram_with_spp(run: Runner[None]) -> None:
         server_t, server_p = await loop.create_datagram_endpoint(
             factory, local_addr=("127.0.0.1", 0)
         )
-        inner = server_p._inner  # type: ignore[attr-defined]
+        inner = server_p.inner  # type: ignore[attr-defined]
         edge_t, edge = await loop.create_datagram_endpoint(
             Edge, remote_addr=server_t.get_extra_info("sockname")
         )

@@ -601,3 +601,74 @@ def test_unix_socket_server(tmp_path: Any, trusted: list[str], served: bool) -> 
         assert reply == f"{CLIENT!r} b'unique-id-1'\nover unix\n".encode()
     else:
         assert reply == b""
+
+
+# -- two proxies in a row --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("second", [V1, V2], ids=["v1", "v2"])
+def test_chained_header_refused(second: bytes) -> None:
+    with connected() as (client, server):
+        client.sendall(V2 + second + PAYLOAD)
+        time.sleep(0.05)
+        with pytest.raises(InvalidHeaderError) as info:
+            sync.read_header(server)
+        assert info.value.kind == "chained_header"
+    with connected() as (client, server):  # allowed: the second header is the app's bytes
+        client.sendall(V2 + second + PAYLOAD)
+        time.sleep(0.05)
+        assert sync.read_header(server, allow_chained=True) is not None
+        assert rest(server, len(second + PAYLOAD)) == second + PAYLOAD
+
+
+def test_chained_header_split_after_a_signature_prefix() -> None:
+    """The bytes after the header end inside a signature: the next ones decide."""
+    with connected() as (client, server):
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.sendall(V1 + b"PRO")
+        result: list[BaseException | Header | None] = []
+
+        def read() -> None:
+            try:
+                result.append(sync.read_header(server))
+            except BaseException as exc:  # handed to the test thread
+                result.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.1)
+        assert not result  # still undecided: "PRO" may start "PROXY "
+        client.sendall(b"XY TCP4 ")
+        reader.join(5)
+        assert isinstance(result[0], InvalidHeaderError)
+        assert result[0].kind == "chained_header"
+    with connected() as (client, server):  # the same prefix, then something else: served
+        client.sendall(V1 + b"PRO")
+        threading.Timer(0.1, client.sendall, [b"PFIND / HTTP/1.1\r\n"]).start()
+        assert sync.read_header(server) is not None
+        assert rest(server, 21) == b"PROPFIND / HTTP/1.1\r\n"
+
+
+def test_server_speaks_first_is_not_delayed() -> None:
+    """Nothing after the header: nothing to check, nothing waited for."""
+    with connected() as (client, server):
+        client.sendall(V2)
+        time.sleep(0.05)
+        started = time.monotonic()
+        assert sync.read_header(server) is not None
+        assert time.monotonic() - started < 0.05
+
+
+def test_mixin_refuses_chained_and_rate_limits_its_log(caplog: pytest.LogCaptureFixture) -> None:
+    server = ProxyThreadingTCPServer(("127.0.0.1", 0), Echo)
+    server.proxy_options = ServerOptions(log_first=1, log_interval=0.5)
+    with caplog.at_level(logging.INFO, "proxyproto_rs.sync"), serving(server) as port:
+        for _ in range(3):
+            assert talk(port, V2 + V1 + b"x\n") == b""
+        time.sleep(0.6)
+        assert talk(port, V2 + V2 + b"x\n") == b""  # a new window: logged, and the summary
+    one_by_one = [r for r in caplog.records if hasattr(r, "proxy_kind")]
+    assert [r.proxy_kind for r in one_by_one] == ["chained_header", "chained_header"]  # type: ignore[attr-defined]
+    summaries = [r for r in caplog.records if hasattr(r, "proxy_summary")]
+    assert len(summaries) == 1
+    assert summaries[0].proxy_summary == {"chained_header": {"127.0.0.0/24": 2}}  # type: ignore[attr-defined]

@@ -41,5 +41,6 @@ def main(test_one: Callable[[bytes], None], setup: Callable[[ModuleType], None])
     with atheris.instrument_imports(include=["proxyproto_rs"]):
         import proxyproto_rs
         import proxyproto_rs.aio
+        import proxyproto_rs.sync
     setup(proxyproto_rs)
     atheris.Fuzz()

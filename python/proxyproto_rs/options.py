@@ -116,6 +116,9 @@ class ServerOptions:
         max_size: largest v2 header accepted, ``MIN_MAX_SIZE``..``MAX_V2_SIZE`` (16..65551);
             v1 is capped at 107 bytes regardless (SPEC rule 14, D7).
         max_pending: most connections waiting for their header at once; ``None``: no cap.
+            In ``aio``, a newcomer beyond it evicts the oldest waiting connection that has
+            started its header without finishing it (else the oldest), so tricklers cannot
+            keep legitimate clients out; keep it above the listen backlog.
         policy: ``policy(peername, header, sockname) -> bool``, called once the header is
             parsed (``header=None`` for ``"direct"`` peers); ``False`` or an exception refuses
             the connection (error kind ``"policy"``). Two-argument callables are accepted.

@@ -14,9 +14,10 @@ starts intact on the same socket, and the caller needs no "bytes already read" h
 When a peek shows only part of a header, every byte of it belongs to the header, so it is
 consumed and the next peek waits for more (there is no busy loop). One deadline covers the
 whole header, however many reads it takes; the socket's own timeout is restored afterwards.
-A header already waiting costs four system calls (non-blocking mode on, peek, recv, timeout
-restored) where reading ``Parser.needed`` bytes at a time costs ten for v2 and over forty
-for v1 (docs/sync.md has the measurement).
+A header already waiting on a blocking socket costs two system calls (peek, recv, both with
+``MSG_DONTWAIT``), four on a socket with a timeout (its mode switched and restored), where
+reading ``Parser.needed`` bytes at a time with a deadline costs ten for v2 and over forty for
+v1 (docs/sync.md has the measurement).
 
 The rules are those of :class:`~proxyproto_rs.options.ServerOptions`, the type every server
 entry point of the package shares: a header is required; a peer outside ``trusted`` is refused
@@ -41,14 +42,23 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeAlias, cast
 
-from proxyproto_rs._core import SPP_SIZE, Header, SppHeader, parse, parse_spp
+from proxyproto_rs._core import (
+    SPP_SIZE,
+    V2_SIGNATURE,
+    Header,
+    SppHeader,
+    detect,
+    parse,
+    parse_spp,
+)
 from proxyproto_rs._enums import Command, Protocol
 from proxyproto_rs._errors import (
     IncompleteHeaderError,
+    InvalidHeaderError,
     PeerRefusedError,
     ProxyProtocolError,
 )
-from proxyproto_rs.options import ServerOptions, resolve
+from proxyproto_rs.options import DEFAULT_MAX_SIZE, ServerOptions, resolve
 
 if TYPE_CHECKING:
     import socketserver
@@ -82,10 +92,12 @@ WSGI_HEADER_KEY: Final = "proxyproto_rs.header"
 WSGI_PEER_KEY: Final = "proxyproto_rs.proxy_peer"
 """The WSGI ``environ`` key holding the socket peer that sent the header (the proxy)."""
 
+_DONTWAIT: Final = getattr(socket, "MSG_DONTWAIT", 0)
+"""Per-call non-blocking ``recv`` (not on Windows, where the socket's mode is switched)."""
+_CHAINED_POLL: Final = 0.005
+"""Seconds between peeks while the bytes after a header may still start a second one."""
 _PEEK_SIZE: Final = 4096
 """Bytes peeked at once: the default ``max_size``, so one peek holds any default header."""
-_QUIET_KINDS: Final = frozenset({"eof", "timeout", "connection_error", "too_many_pending"})
-"""Refusals logged at INFO: clients vanish all the time; everything else is a WARNING."""
 
 
 def read_header(
@@ -109,7 +121,9 @@ def read_header(
             ``"untrusted_peer"``), or the ``policy`` hook said no or raised (``"policy"``).
         IncompleteHeaderError: the peer closed first (kind ``"eof"``) or the deadline passed
             (kind ``"timeout"``).
-        InvalidHeaderError: the bytes can never form an accepted header (or a subclass).
+        InvalidHeaderError: the bytes can never form an accepted header (or a subclass), or
+            the bytes that arrived with it start a second header (kind ``"chained_header"``,
+            unless ``allow_chained``).
         OSError: the socket failed (a reset connection, ...).
     """
     opts = resolve(options, kwargs)
@@ -198,55 +212,117 @@ def _read_checked(sock: socket.socket, opts: ServerOptions, peer: Address) -> He
 def _read(sock: socket.socket, opts: ServerOptions) -> Header:
     """Peek, parse, consume exactly the header's bytes; one deadline for all of it.
 
-    The socket is put in non-blocking mode, so a peek that finds the header waiting costs
-    one ``recv`` (in timeout mode CPython polls before every ``recv``); only when nothing is
-    waiting does it wait, in timeout mode, for what is left of the deadline.
+    Reads never wait while bytes are there: on a blocking socket each call carries
+    ``MSG_DONTWAIT`` (the socket's mode is left alone); otherwise the socket is made
+    non-blocking for the duration (in timeout mode CPython polls before every ``recv``).
+    Only when nothing is waiting does a peek wait, in timeout mode, for what is left of the
+    deadline.
     """
     previous = sock.gettimeout()
+    flags = _DONTWAIT if previous is None else 0
     timeout = opts.timeout
     deadline = None if timeout is None else time.monotonic() + timeout
     consumed = b""  # header bytes already taken from the socket (only when split)
     limit = max(opts.max_size, _PEEK_SIZE)
+    plain = _default_parsing(opts)
+    touched = not flags
     try:
-        sock.setblocking(False)
+        if touched:
+            sock.setblocking(False)
         while True:
             size = limit - len(consumed)
             try:
-                peeked = sock.recv(size, socket.MSG_PEEK)
+                peeked = sock.recv(size, socket.MSG_PEEK | flags)
             except BlockingIOError:
+                touched = True
                 _arm(sock, deadline, timeout)
                 try:
                     peeked = sock.recv(size, socket.MSG_PEEK)
                 finally:
-                    sock.setblocking(False)
+                    if flags:
+                        sock.settimeout(None)
+                    else:
+                        sock.setblocking(False)
             if not peeked:
                 raise IncompleteHeaderError(
                     "connection closed before a complete header", kind="eof"
                 )
             data = consumed + peeked if consumed else peeked
             try:
-                header = parse(
-                    data,
-                    allow_v1=opts.allow_v1,
-                    allow_v2=opts.allow_v2,
-                    verify_checksum=opts.verify_checksum,
-                    max_size=opts.max_size,
-                    haproxy_limits=opts.haproxy_limits,
-                )
+                header = parse(data) if plain else _parse(data, opts)
             except IncompleteHeaderError:
                 # Every peeked byte belongs to the header: take them, wait for the rest.
-                _consume(sock, len(peeked))
+                _consume(sock, len(peeked), flags)
                 consumed = data
                 continue
-            _consume(sock, header.length - len(consumed))
+            _consume(sock, header.length - len(consumed), flags)
+            if not opts.allow_chained:
+                _refuse_chained(sock, data[header.length :], flags, deadline)
             return header
     except TimeoutError:
         raise IncompleteHeaderError(
             f"no complete header within {timeout} s", kind="timeout"
         ) from None
     finally:
-        with contextlib.suppress(OSError):  # closed underneath: nothing to restore
-            sock.settimeout(previous)
+        if touched:
+            with contextlib.suppress(OSError):  # closed underneath: nothing to restore
+                sock.settimeout(previous)
+
+
+def _refuse_chained(sock: socket.socket, tail: bytes, flags: int, deadline: float | None) -> None:
+    """Refuse a second PROXY header at the start of the application's bytes (two proxies in
+    a row each adding one), as far as the bytes already received show it.
+
+    *tail* is what the last peek held after the header. Nothing is waited for when it is
+    empty (a server-speaks-first protocol would stall). When it is a strict prefix of a
+    signature, the socket is peeked again every few milliseconds until the bytes decide or
+    the header's deadline passes (then the connection is served).
+    """
+    verdict = detect(tail) if tail else 0
+    while verdict is None:
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        time.sleep(_CHAINED_POLL)
+        try:
+            more = sock.recv(len(V2_SIGNATURE), socket.MSG_PEEK | flags)
+        except BlockingIOError:
+            continue
+        if not more:
+            return  # closed: nothing follows
+        if len(more) == len(tail):
+            continue  # nothing new yet
+        tail = more
+        verdict = detect(tail)
+    if verdict:
+        raise InvalidHeaderError(
+            f"a second PROXY header (v{verdict}) starts the application's bytes: two proxies"
+            " in a row each add one (remove one, or allow_chained=True)",
+            kind="chained_header",
+            offset=0,
+        )
+
+
+def _default_parsing(opts: ServerOptions) -> bool:
+    """The parser options are the defaults: ``parse(data)`` without keywords, which the core
+    takes on its fast path (keywords cost about as much again as the parse)."""
+    return (
+        opts.allow_v1
+        and opts.allow_v2
+        and opts.verify_checksum
+        and not opts.haproxy_limits
+        and opts.max_size == DEFAULT_MAX_SIZE
+    )
+
+
+def _parse(data: bytes, opts: ServerOptions) -> Header:
+    return parse(
+        data,
+        allow_v1=opts.allow_v1,
+        allow_v2=opts.allow_v2,
+        verify_checksum=opts.verify_checksum,
+        max_size=opts.max_size,
+        haproxy_limits=opts.haproxy_limits,
+    )
 
 
 def _arm(sock: socket.socket, deadline: float | None, timeout: float | None) -> None:
@@ -260,10 +336,10 @@ def _arm(sock: socket.socket, deadline: float | None, timeout: float | None) -> 
     sock.settimeout(left)
 
 
-def _consume(sock: socket.socket, count: int) -> None:
+def _consume(sock: socket.socket, count: int, flags: int) -> None:
     """Take *count* bytes that a peek just showed are waiting (one ``recv`` on TCP)."""
     while count > 0:
-        got = sock.recv(count)
+        got = sock.recv(count, flags)
         if not got:  # pragma: no cover - peeked bytes cannot vanish
             raise IncompleteHeaderError("connection closed inside the header", kind="eof")
         count -= len(got)
@@ -304,7 +380,8 @@ class ProxyProtocolMixin:
     handler (one with ``make_environ``, as werkzeug's, or ``get_environ``, as wsgiref's)
     also finds it in the environ under :data:`WSGI_HEADER_KEY` and the proxy's address under
     :data:`WSGI_PEER_KEY`. A refused connection never reaches the handler: it is closed and
-    logged once on the ``"proxyproto_rs.sync"`` logger with the error kind. With
+    logged on the ``"proxyproto_rs.sync"`` logger with the error kind, rate-limited by
+    ``log_first`` and ``log_interval`` as :mod:`proxyproto_rs.aio` does. With
     ``options.ssl`` set, TLS starts after the header and the handler gets the TLS socket.
 
     Attributes:
@@ -341,7 +418,7 @@ class ProxyProtocolMixin:
             real = client_address if source is None else source
             served = _start_tls(request, opts) if opts.ssl is not None else request
         except (ProxyProtocolError, OSError) as exc:
-            _log_refusal(client_address, exc)
+            self._proxy_refused(opts, client_address, exc)
             return  # socketserver then closes the request (shutdown_request)
         finally:
             self._proxy_pending(opts, -1)
@@ -354,6 +431,19 @@ class ProxyProtocolMixin:
             seen.pop(id(served), None)
             if served is not request:
                 served.close()
+
+    def _proxy_refused(self, opts: ServerOptions, peer: Address, exc: BaseException) -> None:
+        """Log a refusal through aio's rate-limited log (``log_first``, ``log_interval``)."""
+        kind = getattr(exc, "kind", "connection_error")
+        state = self.__dict__.get("_proxy_log")
+        if state is None:
+            from proxyproto_rs.aio._report import RefusalLog  # only servers that refuse pay
+
+            made = (threading.Lock(), RefusalLog(opts.log_first, opts.log_interval, logger))
+            state = self.__dict__.setdefault("_proxy_log", made)
+        lock, log = state
+        with lock:
+            log.refused(kind, peer, str(exc))
 
     def _proxy_pending(self, opts: ServerOptions, delta: int) -> int | None:
         """Count connections waiting for their header (``max_pending``); the new count."""
@@ -424,19 +514,6 @@ def enable(
     return server
 
 
-def _log_refusal(peer: Address, exc: BaseException) -> None:
-    kind = getattr(exc, "kind", "connection_error")
-    level = logging.INFO if kind in _QUIET_KINDS else logging.WARNING
-    logger.log(
-        level,
-        "connection from %r refused: %s [%s]",
-        peer,
-        exc,
-        kind,
-        extra={"proxy_kind": kind, "proxy_peer": peer},
-    )
-
-
 # -- datagrams ----------------------------------------------------------------------------
 
 
@@ -489,14 +566,7 @@ def parse_datagram(
         payload = data[SPP_SIZE:]
         client = header.client
     else:
-        header = parse(
-            data,
-            allow_v1=opts.allow_v1,
-            allow_v2=opts.allow_v2,
-            verify_checksum=opts.verify_checksum,
-            max_size=opts.max_size,
-            haproxy_limits=opts.haproxy_limits,
-        )
+        header = parse(data) if _default_parsing(opts) else _parse(data, opts)
         if header.command == Command.PROXY and header.protocol == Protocol.STREAM:
             raise PeerRefusedError(
                 "a STREAM header cannot describe a datagram", kind="stream_header_in_datagram"

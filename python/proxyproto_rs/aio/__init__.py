@@ -15,23 +15,27 @@ Safe by default (SPEC rules 4 and 6): a header is required, it must arrive withi
 ``timeout`` seconds (5), it may not exceed ``max_size`` bytes (4096), and peers outside
 ``trusted`` are rejected unless ``untrusted="direct"`` says to serve them without a header.
 A connection that is refused never reaches the wrapped protocol; it is closed at once and
-logged once on the ``"proxyproto_rs.aio"`` logger with the error kind.
+logged on the ``"proxyproto_rs.aio"`` logger with the error kind (boundedly: first
+occurrences, then periodic summaries). Options: :class:`ServerOptions`.
 
-Implementation notes:
+Layout (each module opens with its strategy):
 
-- The outer protocol is an :class:`asyncio.BufferedProtocol` on asyncio's loops (reads land
-  in one buffer per connection) and a plain :class:`asyncio.Protocol` on uvloop (which
-  switches away from a BufferedProtocol slowly); either feeds the sans-IO
-  :class:`~proxyproto_rs.Parser`. Once the header is
-  complete and the bytes read past it (``Parser.trailing_data``) are delivered, the real
-  transport is pointed straight at the wrapped protocol with ``set_protocol()``, so the wrapper
-  costs nothing per read afterwards; writes go through :class:`ProxiedTransport`.
-- TLS after the header (``ssl=``): the header is read in clear; then an
-  :class:`asyncio.sslproto.SSLProtocol` (what ``loop.start_tls()`` uses internally) is
-  given :class:`ProxiedTransport` as its transport, the bytes already read after the header
-  (the start of the ClientHello) are fed to it synchronously, and only then is the socket
-  switched over to it. ``loop.start_tls()`` itself cannot be used because it resumes reading
-  from the socket before the caller can push back the bytes it already holds.
+- ``_server``: :func:`wrap` and the factory (options, counters, pending set, log);
+- ``_protocol``: the header-reading protocol, a state table from accept to hand-over,
+  with the chained-header check;
+- ``_pending``: the waiting connections' deadlines and the fair ``max_pending`` cap;
+- ``_report``: the bounded refusal log;
+- ``_transport``: :class:`ProxiedTransport` and :class:`ProxiedSocket`, the header's view;
+- ``_stream``: :func:`start_server`, :func:`start_unix_server`, :func:`read_header`;
+- ``_datagram``: :func:`wrap_datagram` (UDP);
+- ``_client``: :func:`open_connection`, :func:`send_header`, :func:`send_datagram`.
+
+TLS after the header (``ssl=``): the header is read in clear; then an
+:class:`asyncio.sslproto.SSLProtocol` (what ``loop.start_tls()`` uses internally) is given
+:class:`ProxiedTransport` as its transport, the bytes already read after the header (the
+start of the ClientHello) are fed to it synchronously, and only then is the socket switched
+over to it. ``loop.start_tls()`` itself cannot be used because it resumes reading from the
+socket before the caller can push back the bytes it already holds.
 """
 
 from __future__ import annotations

@@ -205,13 +205,33 @@ class DatagramHeaderProtocol(asyncio.DatagramProtocol):
         if not options.trusts(addr):
             if options.untrusted == "reject":
                 self._drop("untrusted_peer", addr)
-                return
-            if not self._allowed(addr, None):
+            elif not self._allowed(addr, None):
                 self._drop("policy", addr)
-                return
-            stats.delivered += 1
-            self.inner.datagram_received(data, addr)
+            else:
+                stats.delivered += 1
+                self.inner.datagram_received(data, addr)
             return
+        header = self._header(data, addr)
+        if header is None:
+            return
+        if not self._allowed(addr, header):
+            self._drop("policy", addr)
+            return
+        source = header.client if isinstance(header, SppHeader) else header.source
+        if source is None:
+            source = addr
+        else:
+            self._remember(source, addr)
+        stats.delivered += 1
+        self.current = header
+        try:
+            self.inner.datagram_received(data[header.length :], cast(Any, source))
+        finally:
+            self.current = None
+
+    def _header(self, data: bytes, addr: Any) -> Header | SppHeader | None:
+        """The datagram's header, or ``None`` once the datagram is dropped."""
+        options = self._options
         header: Header | SppHeader
         try:
             if options.spp:
@@ -227,32 +247,24 @@ class DatagramHeaderProtocol(asyncio.DatagramProtocol):
                 )
         except ProxyProtocolError as exc:
             self._drop(exc.kind, addr)
-            return
+            return None
         if (
             isinstance(header, Header)
             and header.command == Command.PROXY
             and header.protocol == Protocol.STREAM
         ):
             self._drop("stream_header_in_datagram", addr)
+            return None
+        return header
+
+    def _remember(self, client: Any, proxy: Any) -> None:
+        """Route replies to *client* through *proxy* (``reply_via_proxy``), bounded."""
+        routes = self.routes
+        if routes is None:
             return
-        if not self._allowed(addr, header):
-            self._drop("policy", addr)
-            return
-        source = header.client if isinstance(header, SppHeader) else header.source
-        if source is None:
-            source = addr
-        else:
-            routes = self.routes
-            if routes is not None:
-                key = _route_key(source)
-                if routes.get(key) != addr:
-                    routes.pop(key, None)
-                    if len(routes) >= _ROUTE_CAP:
-                        del routes[next(iter(routes))]
-                    routes[key] = addr
-        stats.delivered += 1
-        self.current = header
-        try:
-            self.inner.datagram_received(data[header.length :], cast(Any, source))
-        finally:
-            self.current = None
+        key = _route_key(client)
+        if routes.get(key) != proxy:
+            routes.pop(key, None)
+            if len(routes) >= _ROUTE_CAP:
+                del routes[next(iter(routes))]
+            routes[key] = proxy

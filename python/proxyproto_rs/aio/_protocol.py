@@ -291,7 +291,11 @@ class HeaderProtocol(asyncio.BaseProtocol):
             return
         self._app = app
         self._factory.stats.served += 1
+        # CHECK until the first bytes show no second header; usually they came with the
+        # header and settle it now.
         check = header is not None and not self._options.allow_chained
+        if check and trailing and second_header(trailing) == 0:
+            check = False
         self._goto(_CHECK if check else _RELAY)
         if trailing:
             self._backlog = trailing
@@ -404,6 +408,8 @@ def second_header(data: bytes | memoryview) -> int | None:
     when they start with a v1 or v2 signature, 0 when they cannot, ``None`` when they are
     too short to tell. The signature alone decides, so any split of the bytes gives the
     same answer."""
+    if data and data[0] != 0x50 and data[0] != 0x0D:  # neither "P" nor "\r": the usual case
+        return 0
     head = bytes(data[: len(V2_SIGNATURE)])
     if head.startswith(_V1_SIGNATURE):
         return 1

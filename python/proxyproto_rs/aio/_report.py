@@ -43,9 +43,18 @@ def peer_network(peer: object) -> str:
 class RefusalLog:
     """The log of one server's refused connections (see the module's strategy)."""
 
-    __slots__ = ("_first", "_interval", "_logged", "_suppressed", "_timer", "_window_end")
+    __slots__ = (
+        "_first",
+        "_interval",
+        "_logged",
+        "_logger",
+        "_suppressed",
+        "_timer",
+        "_window_end",
+    )
 
-    def __init__(self, first: int, interval: float | None) -> None:
+    def __init__(self, first: int, interval: float | None, log: logging.Logger = logger) -> None:
+        self._logger = log
         self._first = first
         self._interval = interval
         self._logged: dict[str, int] = {}
@@ -57,7 +66,7 @@ class RefusalLog:
         """Log (or count for the next summary) one refused connection."""
         interval = self._interval
         if interval is None:
-            _log_one(kind, peer, message)
+            _log_one(self._logger, kind, peer, message)
             return
         now = time.monotonic()
         if now >= self._window_end:
@@ -68,7 +77,7 @@ class RefusalLog:
         logged = self._logged.get(kind, 0)
         if logged < self._first:
             self._logged[kind] = logged + 1
-            _log_one(kind, peer, message)
+            _log_one(self._logger, kind, peer, message)
             return
         by_network = self._suppressed.setdefault(kind, {})
         network = peer_network(peer)
@@ -91,7 +100,7 @@ class RefusalLog:
         total = sum(sum(nets.values()) for nets in suppressed.values())
         parts = [f"{kind} {sum(nets.values())} ({_top(nets)})" for kind, nets in suppressed.items()]
         quiet = all(kind in _QUIET_KINDS for kind in suppressed)
-        logger.log(
+        self._logger.log(
             logging.INFO if quiet else logging.WARNING,
             "%d more connections refused in the last %g s, not logged one by one: %s",
             total,
@@ -108,8 +117,8 @@ def _top(networks: dict[str, int]) -> str:
     return text if rest <= 0 else f"{text}, {rest} more networks"
 
 
-def _log_one(kind: str, peer: Any, message: str) -> None:
-    logger.log(
+def _log_one(log: logging.Logger, kind: str, peer: Any, message: str) -> None:
+    log.log(
         logging.INFO if kind in _QUIET_KINDS else logging.WARNING,
         "connection from %r refused: %s [%s]",
         peer,
