@@ -30,8 +30,8 @@ import proxyproto_rs as pp
 import pytest
 from proxyproto_rs import _wire as wire
 from proxyproto_rs import aio
+from servers_support import free_ports, missing, read_until_close
 
-CI = os.environ.get("CI") == "true"
 TIMEOUT = 30.0
 """Seconds any one command may run."""
 SOCK_TIMEOUT = 5.0
@@ -637,16 +637,7 @@ def http_get(
         me = s.getsockname()[:2]
         s.sendall(payload)
         s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return me, b"".join(chunks)
+        return me, read_until_close(s)
 
 
 def test_inspect_prints_header_and_errors() -> None:
@@ -941,17 +932,9 @@ def _binary(name: str) -> str:
         (str(Path(d) / name) for d in _SBIN if (Path(d) / name).is_file()), None
     )
     if found is None:
-        msg = f"{name} binary not found"
-        if CI:
-            pytest.fail(f"CI=true and {msg}", pytrace=False)
-        pytest.skip(msg)
+        missing(f"{name} binary not found")
+    assert found is not None
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -1002,7 +985,7 @@ def _record(name: str, cases: list[dict[str, Any]], summary: dict[str, Any]) -> 
 @pytest.mark.interop
 def test_check_against_haproxy(tmp_path: Path) -> None:
     haproxy = _binary("haproxy")
-    port = _free_port()
+    port = free_ports(1)[0]
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(
         "global\n    maxconn 256\n    nbthread 1\n"
@@ -1025,7 +1008,7 @@ def test_check_against_haproxy(tmp_path: Path) -> None:
 @pytest.mark.interop
 def test_check_against_nginx(tmp_path: Path) -> None:
     nginx = _binary("nginx")
-    port = _free_port()
+    port = free_ports(1)[0]
     (tmp_path / "logs").mkdir()
     temp = "\n".join(
         f"    {k}_temp_path {tmp_path / k};"
