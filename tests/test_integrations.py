@@ -18,7 +18,6 @@ import ssl
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -30,9 +29,9 @@ from proxyproto_rs import aio
 from servers_support import (
     free_ports,
     haproxy_binary,
-    listening_ports,
     missing,
     need_module,
+    process,
     read_until_close,
 )
 
@@ -144,36 +143,6 @@ APP = textwrap.dedent(
 
 
 @contextmanager
-def _process(argv: list[str], port: int, workdir: Path, name: str) -> Iterator[Path]:
-    log = workdir / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 10
-        while port not in listening_ports():
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited {proc.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name} is not listening on {port}:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(TIMEOUT)
-
-
-@contextmanager
 def app_server(kind: str, tmp_path: Path, tls_dir: Path | None = None) -> Iterator[int]:
     _need_server(kind)
     script = tmp_path / "serve_app.py"
@@ -182,7 +151,7 @@ def app_server(kind: str, tmp_path: Path, tls_dir: Path | None = None) -> Iterat
     argv = [sys.executable, str(script), kind, str(port)]
     if tls_dir is not None:
         argv.append(str(tls_dir))
-    with _process(argv, port, tmp_path, kind):
+    with process(argv, [port], tmp_path, kind):
         yield port
 
 
@@ -294,7 +263,7 @@ def haproxy_in_front(backend_port: int, version: int, tmp_path: Path) -> Iterato
     send = "send-proxy-v2 proxy-v2-options crc32c,unique-id" if version == 2 else "send-proxy"
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(HAPROXY_CFG.format(fe=fe, be=backend_port, send=send))
-    with _process([binary, "-db", "-f", str(cfg)], fe, tmp_path, "haproxy"):
+    with process([binary, "-db", "-f", str(cfg)], [fe], tmp_path, "haproxy"):
         yield fe
 
 
