@@ -751,7 +751,7 @@ def test_D3_local_tlvs_that_frame_but_break_D4_are_not_ignored(
         pp.parse(data, **opts)
 
 
-# --- unpickling is parsing (issue 15 item 8) ------------------------------------------------
+# --- unpickling is parsing -----------------------------------------------------------------
 
 
 def test_unpickling_verifies_the_crc32c() -> None:
@@ -814,7 +814,7 @@ def test_unpickling_takes_any_valid_header_size() -> None:
     assert pickle.loads(pickle.dumps(h)) == h
 
 
-# --- a typed INET endpoint (issue 15 item 15) -----------------------------------------------
+# --- a typed INET endpoint -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ Known and reported, tolerated here so the run goes on: a ``str`` argument holdin
 surrogate (``authority``, ``netns``, ``aws_vpce_id``, a ``str`` UNIX path) raises
 ``UnicodeEncodeError`` (a ValueError, but not a BuildError); set PROXYPROTO_FUZZ_STRICT=1 to
 fail on it. fuzz/corpus/py_build/fuzz-host-str-surrogate-unicode-encode-error is the input
-that first showed it, through a host string (fixed since: that is a BuildError now).
+that first showed it, through a host string (a host string raises BuildError).
 """
 
 # A libFuzzer harness, not a pytest module: assertions are the crash oracle, so the

@@ -23,10 +23,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypedDict
 
-from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser, SppHeader
+from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser, SppHeader, parse
 
 if TYPE_CHECKING:
     import ssl as _ssl
+    import sys
+
+    if sys.version_info >= (3, 12):
+        from collections.abc import Buffer
+    else:
+        from typing_extensions import Buffer
 
 __all__ = [
     "DEFAULT_LOG_FIRST",
@@ -162,12 +168,22 @@ class ServerOptions:
     _policy3: Callable[[Any, Any, Any], bool] | None = field(
         init=False, repr=False, compare=False, hash=False
     )
+    _default_codec: bool = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         trust = _Trust(self.trusted)
         object.__setattr__(self, "trusted", trust.spec)
         object.__setattr__(self, "_trust", trust)
         object.__setattr__(self, "_policy3", _three_argument_policy(self.policy))
+        object.__setattr__(
+            self,
+            "_default_codec",
+            self.allow_v1
+            and self.allow_v2
+            and self.verify_checksum
+            and not self.haproxy_limits
+            and self.max_size == DEFAULT_MAX_SIZE,
+        )
         if self.untrusted not in ("reject", "direct"):
             raise ValueError(f'untrusted must be "reject" or "direct", got {self.untrusted!r}')
         _check_seconds("timeout", self.timeout)
@@ -201,15 +217,23 @@ class ServerOptions:
 
     def new_parser(self) -> Parser:
         """A fresh :class:`~proxyproto_rs.Parser` with these options (one per connection)."""
-        if (
-            self.allow_v1
-            and self.allow_v2
-            and self.verify_checksum
-            and not self.haproxy_limits
-            and self.max_size == DEFAULT_MAX_SIZE
-        ):
+        if self._default_codec:
             return Parser()  # keyword parsing costs more than the rest of the constructor
         return Parser(
+            allow_v1=self.allow_v1,
+            allow_v2=self.allow_v2,
+            verify_checksum=self.verify_checksum,
+            max_size=self.max_size,
+            haproxy_limits=self.haproxy_limits,
+        )
+
+    def parse(self, data: Buffer) -> Header:
+        """:func:`~proxyproto_rs.parse` with these options: the header at the start of *data*
+        (a datagram, or bytes peeked from a connection). Raises what ``parse`` raises."""
+        if self._default_codec:
+            return parse(data)  # without keywords the core takes its fast path
+        return parse(
+            data,
             allow_v1=self.allow_v1,
             allow_v2=self.allow_v2,
             verify_checksum=self.verify_checksum,
