@@ -82,7 +82,7 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def _listening() -> set[int]:
+def listening_ports() -> set[int]:
     """Ports in LISTEN state, read from /proc (no probe connection)."""
     ports: set[int] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -119,7 +119,7 @@ def process(
         )
     try:
         deadline = time.monotonic() + 20
-        while not set(ports) <= _listening():
+        while not set(ports) <= listening_ports():
             if proc.poll() is not None:
                 raise AssertionError(f"{name} exited {proc.returncode}:\n{log.read_text()}")
             if time.monotonic() > deadline:
@@ -231,16 +231,21 @@ def exchange(port: int, data: bytes, *, source: str = CLIENT_HOST) -> tuple[byte
         start = time.monotonic()
         with suppress(ConnectionResetError, BrokenPipeError):
             s.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks), time.monotonic() - start
+        return read_until_close(s), time.monotonic() - start
+
+
+def read_until_close(s: socket.socket) -> bytes:
+    """Every byte *s* receives until the peer closes; a reset counts as a close."""
+    chunks = []
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def response_json(reply: bytes) -> dict[str, Any]:

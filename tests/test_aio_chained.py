@@ -1,4 +1,4 @@
-"""Chained proxies (issue 15 item 16): a second PROXY header at the start of the
+"""Chained proxies: a second PROXY header at the start of the
 application's bytes is refused with its own kind, whether it arrives in the header's read or
 later, without ever delaying the hand-over to a server that speaks first."""
 

@@ -1,4 +1,4 @@
-"""Hostile load on aio servers (issue 15 items 4, 5, 7): slowloris under ``max_pending``,
+"""Hostile load on aio servers: slowloris under ``max_pending``,
 bounded refusal logging, trusted networks spelled in IPv6 on IPv4 and dual-stack listeners.
 The full-size measurements are in tests/load/."""
 

@@ -30,8 +30,8 @@ import proxyproto_rs as pp
 import pytest
 from proxyproto_rs import _wire as wire
 from proxyproto_rs import aio
+from servers_support import free_ports, missing, read_until_close
 
-CI = os.environ.get("CI") == "true"
 TIMEOUT = 30.0
 """Seconds any one command may run."""
 SOCK_TIMEOUT = 5.0
@@ -637,16 +637,7 @@ def http_get(
         me = s.getsockname()[:2]
         s.sendall(payload)
         s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return me, b"".join(chunks)
+        return me, read_until_close(s)
 
 
 def test_inspect_prints_header_and_errors() -> None:
@@ -941,17 +932,9 @@ def _binary(name: str) -> str:
         (str(Path(d) / name) for d in _SBIN if (Path(d) / name).is_file()), None
     )
     if found is None:
-        msg = f"{name} binary not found"
-        if CI:
-            pytest.fail(f"CI=true and {msg}", pytrace=False)
-        pytest.skip(msg)
+        missing(f"{name} binary not found")
+    assert found is not None
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -1002,7 +985,7 @@ def _record(name: str, cases: list[dict[str, Any]], summary: dict[str, Any]) -> 
 @pytest.mark.interop
 def test_check_against_haproxy(tmp_path: Path) -> None:
     haproxy = _binary("haproxy")
-    port = _free_port()
+    port = free_ports(1)[0]
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(
         "global\n    maxconn 256\n    nbthread 1\n"
@@ -1025,7 +1008,7 @@ def test_check_against_haproxy(tmp_path: Path) -> None:
 @pytest.mark.interop
 def test_check_against_nginx(tmp_path: Path) -> None:
     nginx = _binary("nginx")
-    port = _free_port()
+    port = free_ports(1)[0]
     (tmp_path / "logs").mkdir()
     temp = "\n".join(
         f"    {k}_temp_path {tmp_path / k};"
@@ -1073,7 +1056,7 @@ def _assert_terminal_safe(out: bytes) -> None:
 
 
 def test_decode_text_escapes_every_attacker_controlled_field() -> None:
-    """Issue 15 item 1: paths, abstract names, vpce id and text TLVs escaped visibly, even
+    """Paths, abstract names, vpce id and text TLVs escaped visibly, even
     with a strict UTF-8 stdout; the forged newline cannot make a second ``source`` line."""
     env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
     proc = subprocess.run(
@@ -1136,7 +1119,7 @@ def test_check_names_from_a_corpus_are_escaped(tmp_path: Path) -> None:
 
 
 def test_decode_dash_reads_stdin() -> None:
-    """Issue 15 item 2: ``-`` means stdin, for the text and the JSON output."""
+    """``-`` means stdin, for the text and the JSON output."""
     proc = run("decode", "-", stdin=V2_HEADER)
     assert proc.returncode == 0, proc.stderr
     assert b"source       203.0.113.7:51234" in proc.stdout
@@ -1161,7 +1144,7 @@ def test_scan_dash_reads_stdin() -> None:
 
 
 def test_encode_ipv4_mapped_source_without_port_suggests_a_valid_form() -> None:
-    """Issue 15 item 15: never suggest ``[::ffff]:1.2.3.4``."""
+    """An IPv4-mapped source without a port gets a valid suggestion, never ``[::ffff]:1.2.3.4``."""
     proc = run("encode", "--source", "::ffff:1.2.3.4", "--destination", "[::1]:2")
     _, err = text(proc)
     assert proc.returncode == 2
@@ -1181,7 +1164,7 @@ def test_encode_tlv_type_without_prefix_says_how_to_write_it() -> None:
 
 
 def test_inspect_reports_a_second_header_right_after_the_first() -> None:
-    """Issue 15 item 16: two proxies in a row both adding a header."""
+    """Two proxies in a row, each adding a header: the second header is reported."""
     inner = pp.build_v1(("198.51.100.9", 4000), ("10.0.0.5", 443))
     with proxyproto_server("inspect", "--listen", "127.0.0.1:0", "--count", "2") as (proc, addr):
         _, reply = http_get(addr, V2_HEADER + inner + b"GET / HTTP/1.0\r\n\r\n")
@@ -1252,7 +1235,7 @@ def _udp_record(i: int, payload: bytes) -> bytes:
 
 
 def test_scan_capture_prints_results_as_they_are_found() -> None:
-    """Issue 15 item 10: a result is printed while the capture is still being written."""
+    """A result is printed while the capture is still being written."""
     proc = subprocess.Popen(
         [*PROXYPROTO, "scan", "--json", "-"],
         stdin=subprocess.PIPE,
@@ -1294,7 +1277,7 @@ def _peak_rss_kib(argv: list[str]) -> int:
 
 
 def test_scan_capture_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
-    """Issue 15 item 10: memory bounded by the largest datagram, not the whole capture."""
+    """Memory bounded by the largest datagram, not the whole capture."""
     header = pp.build_v2(("203.0.113.9", 5353), ("10.0.0.5", 53), protocol=pp.Protocol.DGRAM)
     records = [_udp_record(i, header + b"q" * 40) for i in range(512)]
     small, large = tmp_path / "small.pcap", tmp_path / "large.pcap"
@@ -1330,7 +1313,7 @@ def _terminal_lines(raw: bytes) -> list[str]:
 
 
 def test_scan_progress_is_cleared_before_a_result_line(tmp_path: Path) -> None:
-    """Issue 15 item 11: progress and results on one terminal do not mix on a line."""
+    """Progress and results on one terminal do not mix on a line."""
     f = tmp_path / "big.bin"
     with f.open("wb") as out:
         for _ in range(8):

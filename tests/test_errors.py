@@ -292,7 +292,7 @@ def test_parse_signature() -> None:
     assert sig.parameters["max_size"].default == 4096
 
 
-# --- huge integers and odd buffers (issue 15 item 9) ----------------------------------------
+# --- huge integers and odd buffers ---------------------------------------------------------
 
 HUGE = [2**64, 2**200, -(2**200)]
 

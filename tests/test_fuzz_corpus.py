@@ -129,14 +129,14 @@ def test_corpus_file(path: pathlib.Path) -> None:
             assert by_parser(cut(stream, lengths), options) == expected, "drawn chunks != parse"
 
 
-# Found by fuzzing (issue 4), fixed, kept as named regression tests.
+# Inputs the fuzzers found, kept as named regression tests.
 
 
 def test_fuzz_local_address_block_frames_as_bad_crc() -> None:
     """fuzz/corpus/parse/fuzz-local-address-block-frames-as-bad-crc: a LOCAL header whose
     address block happens to frame from byte 16 as a (wrong) CRC32C TLV. D3 reads after the
-    address block unless a CRC32C verifies, so it parses with no TLVs; and the builder no
-    longer writes addresses into LOCAL headers (they would be ignored)."""
+    address block unless a CRC32C verifies, so it parses with no TLVs; and the builder writes
+    no addresses into LOCAL headers (they would be ignored)."""
     data = (CORPUS / "parse" / "fuzz-local-address-block-frames-as-bad-crc").read_bytes()
     assert pp.parse(data).tlvs == ()
     with pytest.raises(pp.BuildError, match="carry no addresses"):

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import importlib.util
 import json
-import os
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -29,8 +26,15 @@ from typing import Any
 import proxyproto_rs as pp
 import pytest
 from proxyproto_rs import aio
+from servers_support import (
+    free_ports,
+    haproxy_binary,
+    missing,
+    need_module,
+    process,
+    read_until_close,
+)
 
-CI = os.environ.get("CI") == "true"
 TIMEOUT = 5.0
 CLIENT_HOST = "127.0.0.2"
 """Clients connect from this loopback address, so the real client differs from the proxy
@@ -41,53 +45,12 @@ SERVERS = ["uvicorn-h11", "uvicorn-httptools", "uvicorn-auto", "hypercorn", "hyp
 httptools on uvloop); Hypercorn on asyncio's loop and on uvloop."""
 
 
-def _missing(what: str) -> None:
-    if CI:
-        pytest.fail(f"CI=true and {what}", pytrace=False)
-    pytest.skip(what)
-
-
-def _need_module(name: str) -> None:
-    if importlib.util.find_spec(name) is None:
-        _missing(f"{name} is not installed (pip install {name})")
-
-
 def _need_server(kind: str) -> None:
-    _need_module(kind.split("-")[0])
+    need_module(kind.split("-")[0])
     if kind in ("uvicorn-httptools", "uvicorn-auto"):
-        _need_module("httptools")
+        need_module("httptools")
     if kind in ("uvicorn-auto", "hypercorn-uvloop"):
-        _need_module("uvloop")
-
-
-def _haproxy() -> str:
-    found = shutil.which("haproxy") or next(
-        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(p).is_file()), None
-    )
-    if found is None:
-        _missing("haproxy binary not found (apt-get install haproxy)")
-    assert found is not None
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    """Whether *port* is in LISTEN state, read from /proc (no probe connection)."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) > 3 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                return True
-    return False
+        need_module("uvloop")
 
 
 APP = textwrap.dedent(
@@ -180,45 +143,15 @@ APP = textwrap.dedent(
 
 
 @contextmanager
-def _process(argv: list[str], port: int, workdir: Path, name: str) -> Iterator[Path]:
-    log = workdir / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 10
-        while not _listening(port):
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited {proc.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name} is not listening on {port}:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(TIMEOUT)
-
-
-@contextmanager
 def app_server(kind: str, tmp_path: Path, tls_dir: Path | None = None) -> Iterator[int]:
     _need_server(kind)
     script = tmp_path / "serve_app.py"
     script.write_text(APP)
-    port = _free_port()
+    port = free_ports(1)[0]
     argv = [sys.executable, str(script), kind, str(port)]
     if tls_dir is not None:
         argv.append(str(tls_dir))
-    with _process(argv, port, tmp_path, kind):
+    with process(argv, [port], tmp_path, kind):
         yield port
 
 
@@ -243,16 +176,7 @@ def raw_exchange(port: int, data: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
         s.settimeout(TIMEOUT)
         s.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
+        return read_until_close(s)
 
 
 # --------------------------------------------------------------------------- without HAProxy
@@ -334,12 +258,12 @@ backend app
 
 @contextmanager
 def haproxy_in_front(backend_port: int, version: int, tmp_path: Path) -> Iterator[int]:
-    binary = _haproxy()
-    fe = _free_port()
+    binary = haproxy_binary()
+    fe = free_ports(1)[0]
     send = "send-proxy-v2 proxy-v2-options crc32c,unique-id" if version == 2 else "send-proxy"
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(HAPROXY_CFG.format(fe=fe, be=backend_port, send=send))
-    with _process([binary, "-db", "-f", str(cfg)], fe, tmp_path, "haproxy"):
+    with process([binary, "-db", "-f", str(cfg)], [fe], tmp_path, "haproxy"):
         yield fe
 
 
@@ -347,7 +271,7 @@ def haproxy_in_front(backend_port: int, version: int, tmp_path: Path) -> Iterato
 @pytest.mark.parametrize("version", [2, 1])
 @pytest.mark.parametrize("kind", SERVERS)
 def test_behind_haproxy_app_sees_the_real_client(kind: str, version: int, tmp_path: Path) -> None:
-    _haproxy()
+    haproxy_binary()
     with app_server(kind, tmp_path) as port, haproxy_in_front(port, version, tmp_path) as fe:
         for _ in range(2):  # two clients, two connections: each sees its own address
             me, body = get(fe)
@@ -397,7 +321,7 @@ def test_chained_header_never_reaches_the_app(kind: str, tmp_path: Path) -> None
 def test_uvicorn_websocket_keeps_the_header(tmp_path: Path) -> None:
     """A WebSocket upgraded from a proxied connection: uvicorn's WebSocket protocol gets the
     same client and extension (websockets is in the test extra: it never skips in CI)."""
-    _need_module("websockets")
+    need_module("websockets")
     with app_server("uvicorn-auto", tmp_path) as port:
         header = pp.build_v2(("203.0.113.7", 51234), ("10.0.0.5", 443), aws_vpce_id="vpce-ws")
         upgrade = (
@@ -430,7 +354,7 @@ def test_tls_after_the_header(kind: str, tmp_path: Path) -> None:
     config.certfile/keyfile."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        _missing("openssl CLI not found")
+        missing("openssl CLI not found")
     assert openssl is not None
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",

@@ -109,6 +109,41 @@ def test_new_parser_carries_every_parser_option() -> None:
 
 
 @pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"haproxy_limits": True},
+        {"allow_v1": False},
+        {"allow_v2": False},
+        {"verify_checksum": False},
+        {"max_size": 16},
+    ],
+)
+def test_options_parse_is_parse_with_the_parser_options(changes: dict[str, Any]) -> None:
+    """``ServerOptions.parse`` gives what ``parse`` gives with the same keywords, header or
+    error, for every parser option (the default set takes the keyword-free call)."""
+    options = ServerOptions(**changes)
+    bad_crc = bytearray(build_v2(("203.0.113.7", 1), ("10.0.0.1", 2), crc32c=True))
+    bad_crc[-1] ^= 0xFF
+    inputs = [
+        b"PROXY UNKNOWN 1.2.3.4 5.6.7.8 1 2\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
+        bytes(HEADER),
+        bytes(bad_crc),
+    ]
+    for data in inputs:
+        try:
+            expected: object = parse(data, **changes)
+        except ValueError as exc:
+            expected = (type(exc), str(exc))
+        try:
+            got: object = options.parse(data)
+        except ValueError as exc:
+            got = (type(exc), str(exc))
+        assert got == expected, (changes, data)
+
+
+@pytest.mark.parametrize(
     ("trusted", "peer", "expected"),
     [
         (["127.0.0.0/8"], ("127.0.0.1", 1), True),

@@ -1,4 +1,4 @@
-"""Hypothesis properties (issue 2 "How it is shown", STYLE "Tests, fuzz, benches").
+"""Hypothesis properties (STYLE "Tests, fuzz, benches").
 
 - build-then-parse round trips every field, for every family, protocol and command, with
   arbitrary TLV lists and CRC32C on or off; ``parse(h.to_bytes()) == h``;

@@ -1,4 +1,4 @@
-"""Runtime docstrings match the stubs (issue 15 item 14).
+"""Runtime docstrings match the stubs.
 
 ``help(proxyproto_rs.parse)`` and ``inspect.getdoc`` read the native module's own
 docstrings; the stubs in ``_core.pyi`` are what editors and type checkers show. Both say the

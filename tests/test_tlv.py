@@ -295,7 +295,7 @@ def test_D4_builder_accepts_any_ssl_sub_tlv_type() -> None:
     assert pp.parse(out).ssl is not None
 
 
-# --- several cloud TLVs of one type (issue 15 item 3) ---------------------------------------
+# --- several cloud TLVs of one type --------------------------------------------------------
 
 
 def test_azure_link_id_is_the_first_well_formed_0xee() -> None:
@@ -335,7 +335,7 @@ def test_aws_vpce_id_is_the_first_well_formed_0xea() -> None:
     assert h.aws_vpce_id == "vpce-0a1B"
 
 
-# --- rebuilding a captured header (issue 15 item 12) ----------------------------------------
+# --- rebuilding a captured header ----------------------------------------------------------
 
 
 def test_build_v2_recomputes_a_crc32c_tlv_given_in_tlvs_in_place() -> None:

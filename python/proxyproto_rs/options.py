@@ -17,7 +17,6 @@ clients.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
@@ -28,8 +27,12 @@ from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser, SppHe
 
 if TYPE_CHECKING:
     import ssl as _ssl
+    import sys
 
-    from typing_extensions import Buffer
+    if sys.version_info >= (3, 12):
+        from collections.abc import Buffer
+    else:
+        from typing_extensions import Buffer
 
 __all__ = [
     "DEFAULT_LOG_FIRST",
@@ -165,12 +168,22 @@ class ServerOptions:
     _policy3: Callable[[Any, Any, Any], bool] | None = field(
         init=False, repr=False, compare=False, hash=False
     )
+    _default_codec: bool = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         trust = _Trust(self.trusted)
         object.__setattr__(self, "trusted", trust.spec)
         object.__setattr__(self, "_trust", trust)
         object.__setattr__(self, "_policy3", _three_argument_policy(self.policy))
+        object.__setattr__(
+            self,
+            "_default_codec",
+            self.allow_v1
+            and self.allow_v2
+            and self.verify_checksum
+            and not self.haproxy_limits
+            and self.max_size == DEFAULT_MAX_SIZE,
+        )
         if self.untrusted not in ("reject", "direct"):
             raise ValueError(f'untrusted must be "reject" or "direct", got {self.untrusted!r}')
         _check_seconds("timeout", self.timeout)
@@ -204,13 +217,7 @@ class ServerOptions:
 
     def new_parser(self) -> Parser:
         """A fresh :class:`~proxyproto_rs.Parser` with these options (one per connection)."""
-        if (
-            self.allow_v1
-            and self.allow_v2
-            and self.verify_checksum
-            and not self.haproxy_limits
-            and self.max_size == DEFAULT_MAX_SIZE
-        ):
+        if self._default_codec:
             return Parser()  # keyword parsing costs more than the rest of the constructor
         return Parser(
             allow_v1=self.allow_v1,
@@ -221,23 +228,22 @@ class ServerOptions:
         )
 
     def parse_function(self) -> Callable[[Buffer], Header]:
-        """:func:`~proxyproto_rs.parse` with these options, as a one-argument function.
+        """:meth:`parse` as a one-argument function, without a frame of ours when the
+        settings are the defaults (then it is :func:`~proxyproto_rs.parse` itself).
 
-        For a server's first read, which usually holds the whole header: one call, no
-        :class:`~proxyproto_rs.Parser` to make. It raises
+        For a server's first read, which usually holds the whole header. It raises
         :class:`~proxyproto_rs.IncompleteHeaderError` when the bytes are only a prefix
         (then feed them to :meth:`new_parser`'s parser, which reaches the same verdict).
         """
-        if (
-            self.allow_v1
-            and self.allow_v2
-            and self.verify_checksum
-            and not self.haproxy_limits
-            and self.max_size == DEFAULT_MAX_SIZE
-        ):
-            return parse
-        return functools.partial(
-            parse,
+        return parse if self._default_codec else self.parse
+
+    def parse(self, data: Buffer) -> Header:
+        """:func:`~proxyproto_rs.parse` with these options: the header at the start of *data*
+        (a datagram, or bytes peeked from a connection). Raises what ``parse`` raises."""
+        if self._default_codec:
+            return parse(data)  # without keywords the core takes its fast path
+        return parse(
+            data,
             allow_v1=self.allow_v1,
             allow_v2=self.allow_v2,
             verify_checksum=self.verify_checksum,

@@ -48,7 +48,6 @@ from proxyproto_rs._core import (
     Header,
     SppHeader,
     detect,
-    parse,
     parse_spp,
 )
 from proxyproto_rs._enums import Command, Protocol
@@ -58,7 +57,7 @@ from proxyproto_rs._errors import (
     PeerRefusedError,
     ProxyProtocolError,
 )
-from proxyproto_rs.options import DEFAULT_MAX_SIZE, ServerOptions, resolve
+from proxyproto_rs.options import ServerOptions, resolve
 
 if TYPE_CHECKING:
     import socketserver
@@ -224,7 +223,6 @@ def _read(sock: socket.socket, opts: ServerOptions) -> Header:
     deadline = None if timeout is None else time.monotonic() + timeout
     consumed = b""  # header bytes already taken from the socket (only when split)
     limit = max(opts.max_size, _PEEK_SIZE)
-    plain = _default_parsing(opts)
     touched = not flags
     try:
         if touched:
@@ -249,7 +247,7 @@ def _read(sock: socket.socket, opts: ServerOptions) -> Header:
                 )
             data = consumed + peeked if consumed else peeked
             try:
-                header = parse(data) if plain else _parse(data, opts)
+                header = opts.parse(data)
             except IncompleteHeaderError:
                 # Every peeked byte belongs to the header: take them, wait for the rest.
                 _consume(sock, len(peeked), flags)
@@ -300,29 +298,6 @@ def _refuse_chained(sock: socket.socket, tail: bytes, flags: int, deadline: floa
             kind="chained_header",
             offset=0,
         )
-
-
-def _default_parsing(opts: ServerOptions) -> bool:
-    """The parser options are the defaults: ``parse(data)`` without keywords, which the core
-    takes on its fast path (keywords cost about as much again as the parse)."""
-    return (
-        opts.allow_v1
-        and opts.allow_v2
-        and opts.verify_checksum
-        and not opts.haproxy_limits
-        and opts.max_size == DEFAULT_MAX_SIZE
-    )
-
-
-def _parse(data: bytes, opts: ServerOptions) -> Header:
-    return parse(
-        data,
-        allow_v1=opts.allow_v1,
-        allow_v2=opts.allow_v2,
-        verify_checksum=opts.verify_checksum,
-        max_size=opts.max_size,
-        haproxy_limits=opts.haproxy_limits,
-    )
 
 
 def _arm(sock: socket.socket, deadline: float | None, timeout: float | None) -> None:
@@ -566,7 +541,7 @@ def parse_datagram(
         payload = data[SPP_SIZE:]
         client = header.client
     else:
-        header = parse(data) if _default_parsing(opts) else _parse(data, opts)
+        header = opts.parse(data)
         if header.command == Command.PROXY and header.protocol == Protocol.STREAM:
             raise PeerRefusedError(
                 "a STREAM header cannot describe a datagram", kind="stream_header_in_datagram"

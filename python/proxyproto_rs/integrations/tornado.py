@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Final, Unpack
 from tornado.httpserver import HTTPServer
 from tornado.tcpserver import TCPServer
 
-from proxyproto_rs._core import Header, parse
+from proxyproto_rs._core import Header
 from proxyproto_rs._errors import IncompleteHeaderError, ProxyProtocolError
 from proxyproto_rs.aio import ServerStats
 from proxyproto_rs.options import ServerOptions, ServerOptionsKwargs, resolve
@@ -288,14 +288,7 @@ def _header_if_arrived(sock: socket.socket, options: ServerOptions) -> Header | 
     if not data:
         raise IncompleteHeaderError("connection closed before a complete header", kind="eof")
     try:
-        header = parse(
-            data,
-            allow_v1=options.allow_v1,
-            allow_v2=options.allow_v2,
-            verify_checksum=options.verify_checksum,
-            max_size=options.max_size,
-            haproxy_limits=options.haproxy_limits,
-        )
+        header = options.parse(data)
     except IncompleteHeaderError:
         return None
     left = header.length
