@@ -17,6 +17,10 @@ ratios. The whole run stays under a minute with the defaults.
     python benchmarks/bench_aio.py --quick         # smoke run (~10 s)
     python benchmarks/bench_aio.py --only wrap     # variants whose name contains "wrap"
 
+For the wrapper's own cost without the run-to-run noise of sockets and a shared machine,
+``benchmarks/aio_cost.py`` drives the same protocols through a fake transport and counts
+thread CPU time or (``--callgrind``) instructions per connection and per request.
+
 The load generator is Python too: when the server is faster than the client can drive it,
 the numbers measure the client, and the ratios understate the differences. Compare the
 absolute numbers with the plain server's to see which side saturated.
@@ -47,6 +51,7 @@ VARIANTS: dict[str, str] = {
     "protocol aio.wrap trusted (uvloop)": "protocol-trusted uvloop",
     "streams plain (asyncio)": "stream-plain asyncio",
     "streams aio.start_server (asyncio)": "stream-wrap asyncio",
+    "streams aio.start_server trusted (asyncio)": "stream-trusted asyncio",
     "streams proxy-protocol pkg (asyncio)": "stream-ppkg asyncio",
 }
 BASELINE = {
@@ -55,6 +60,7 @@ BASELINE = {
     "protocol aio.wrap (uvloop)": "protocol plain (uvloop)",
     "protocol aio.wrap trusted (uvloop)": "protocol plain (uvloop)",
     "streams aio.start_server (asyncio)": "streams plain (asyncio)",
+    "streams aio.start_server trusted (asyncio)": "streams plain (asyncio)",
     "streams proxy-protocol pkg (asyncio)": "streams plain (asyncio)",
 }
 
@@ -111,6 +117,12 @@ async def serve(kind: str, port_file: str) -> None:
         from proxyproto_rs import aio
 
         server = await aio.start_server(echo_stream, "127.0.0.1", 0, backlog=1024)
+    elif kind == "stream-trusted":
+        from proxyproto_rs import aio
+
+        server = await aio.start_server(
+            echo_stream, "127.0.0.1", 0, backlog=1024, trusted=["10.0.0.0/8", "127.0.0.0/8"]
+        )
     elif kind == "stream-ppkg":
         from proxyprotocol.reader import ProxyProtocolReader
         from proxyprotocol.v2 import ProxyProtocolV2

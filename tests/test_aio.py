@@ -1061,3 +1061,41 @@ def test_start_server_passes_parser_options() -> None:
         return seen
 
     assert asyncio.run(main()) == [("192.0.2.3", 7)]
+
+
+def test_protocol_switched_in_connection_made_gets_the_bytes_read_with_the_header(
+    run: Runner[None],
+) -> None:
+    """The bytes that came with the header go to the protocol in place once the
+    application's connection_made returns, and the transport already calls that one."""
+
+    async def main() -> None:
+        second = Recorder()
+        transport = _StickyTransport()
+        seen_by_transport: list[Any] = []
+
+        class Switcher(Recorder):
+            def connection_made(self, proxied: asyncio.BaseTransport) -> None:
+                super().connection_made(proxied)
+                proxied.set_protocol(second)
+                second.connection_made(proxied)
+
+        def recording(data: bytes) -> None:
+            seen_by_transport.append(transport.protocol)
+            Recorder.data_received(second, data)
+
+        second.data_received = recording  # type: ignore[method-assign]
+        outer = aio.wrap(Switcher)()
+        outer.connection_made(transport)
+        chunk = V2 + b"hello"
+        if isinstance(outer, asyncio.BufferedProtocol):
+            buf = outer.get_buffer(len(chunk))
+            buf[: len(chunk)] = chunk
+            outer.buffer_updated(len(chunk))
+        else:
+            outer.data_received(chunk)  # type: ignore[attr-defined]
+        assert bytes(second.data) == b"hello"
+        assert seen_by_transport == [second]
+        assert transport.protocol is second
+
+    run(main())

@@ -227,6 +227,16 @@ class ServerOptions:
             haproxy_limits=self.haproxy_limits,
         )
 
+    def parse_function(self) -> Callable[[Buffer], Header]:
+        """:meth:`parse` as a one-argument function, without a frame of ours when the
+        settings are the defaults (then it is :func:`~proxyproto_rs.parse` itself).
+
+        For a server's first read, which usually holds the whole header. It raises
+        :class:`~proxyproto_rs.IncompleteHeaderError` when the bytes are only a prefix
+        (then feed them to :meth:`new_parser`'s parser, which reaches the same verdict).
+        """
+        return parse if self._default_codec else self.parse
+
     def parse(self, data: Buffer) -> Header:
         """:func:`~proxyproto_rs.parse` with these options: the header at the start of *data*
         (a datagram, or bytes peeked from a connection). Raises what ``parse`` raises."""

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import sslproto
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from proxyproto_rs._core import V2_SIGNATURE, Header, Parser
-from proxyproto_rs._errors import InvalidHeaderError, ProxyProtocolError
-from proxyproto_rs.aio._transport import LAZY_SOCKET, ProxiedTransport
+from proxyproto_rs._errors import IncompleteHeaderError, InvalidHeaderError, ProxyProtocolError
+from proxyproto_rs.aio._transport import ProxiedTransport
 from proxyproto_rs.aio._types import logger
 from proxyproto_rs.options import ServerOptions
 
@@ -122,8 +122,7 @@ class HeaderProtocol(asyncio.BaseProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio.Transport: no isinstance check.
-        transport = cast(asyncio.Transport, transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]
         options = self._options
         peer = transport.get_extra_info("peername")
         self._peer = peer
@@ -134,7 +133,7 @@ class HeaderProtocol(asyncio.BaseProtocol):
                 self._factory.stats.direct += 1
                 self._serve(None, b"")
             return
-        self._parser = options.new_parser()
+        # The parser is made only if the first read does not hold the whole header.
         self._factory.wait(self)
 
     def get_buffer(self, sizehint: int) -> bytearray:
@@ -241,16 +240,27 @@ class HeaderProtocol(asyncio.BaseProtocol):
 
     def _header_bytes(self, data: bytes | memoryview) -> None:
         parser = self._parser
-        assert parser is not None
         try:
-            header = parser.feed(data)
+            if parser is None:
+                # The first read: it usually holds the whole header, parsed in one call.
+                try:
+                    header: Header | None = self._factory.parse_header(data)
+                except IncompleteHeaderError:
+                    parser = self._parser = self._options.new_parser()
+                    header = parser.feed(data)
+                else:
+                    assert header is not None
+                    trailing = bytes(data[header.length :])
+            else:
+                header = parser.feed(data)
+                if header is not None:
+                    trailing = parser.trailing_data
         except ProxyProtocolError as exc:
             self._refuse(exc.kind, str(exc))
             return
         if header is None:
             self._factory.still_waiting(self)
             return
-        trailing = parser.trailing_data
         if self._options.policy is None or self._policy_allows(header):
             self._serve(header, trailing)
 
@@ -281,32 +291,49 @@ class HeaderProtocol(asyncio.BaseProtocol):
         """Make the application's protocol and start it; hold *trailing* for it."""
         transport = self._transport
         assert transport is not None
-        proxied = ProxiedTransport(transport, self, _extra(header))
+        proxied = ProxiedTransport(transport, self, header)
+        factory = self._factory
+        options = self._options
         try:
-            app = self._make_app()
+            app = factory.protocol_factory() if options.ssl is None else self._make_tls_app()
         except Exception:
             logger.exception("protocol factory failed for a connection from %r", self._peer)
             self._goto(_CLOSED)
             transport.abort()
             return
         self._app = app
-        self._factory.stats.served += 1
+        factory.stats.served += 1
         # CHECK until the first bytes show no second header; usually they came with the
-        # header and settle it now.
-        check = header is not None and not self._options.allow_chained
-        if check and trailing and second_header(trailing) == 0:
+        # header and settle it now (their first byte is neither "P" nor "\r").
+        check = header is not None and not options.allow_chained
+        if check and trailing and (trailing[0] not in b"P\r" or second_header(trailing) == 0):
             check = False
         self._goto(_CHECK if check else _RELAY)
+        app.connection_made(proxied)
+        app = self._app  # connection_made may have switched protocols
+        if (
+            self._state == _RELAY
+            and not self._paused
+            and not isinstance(app, asyncio.BufferedProtocol)
+            and isinstance(app, asyncio.Protocol)
+            and not transport.is_closing()
+        ):
+            # The usual case, settled without the relay: hand over first, then give the
+            # bytes that came with the header straight to the application, so from its
+            # first read on the real transport calls it (and pauses/switches act on it).
+            self._goto(_HANDED)
+            if trailing:
+                app.data_received(trailing)
+            return
         if trailing:
             self._backlog = trailing
-        app.connection_made(proxied)
         self._flush()
 
-    def _make_app(self) -> asyncio.BaseProtocol:
+    def _make_tls_app(self) -> asyncio.BaseProtocol:
+        """The application's protocol behind a server-side TLS layer (``ssl`` is set)."""
         inner = self._factory.protocol_factory()
         options = self._options
-        if options.ssl is None:
-            return inner
+        assert options.ssl is not None
         return sslproto.SSLProtocol(
             asyncio.get_running_loop(),
             inner,
@@ -418,20 +445,6 @@ def second_header(data: bytes | memoryview) -> int | None:
     if _V1_SIGNATURE.startswith(head) or V2_SIGNATURE.startswith(head):
         return None
     return 0
-
-
-def _extra(header: Header | None) -> dict[str, Any]:
-    """What the application's ``get_extra_info`` answers from the header."""
-    source = None if header is None else header.source
-    if source is None:
-        return {"proxy_header": header}
-    assert header is not None
-    return {
-        "proxy_header": header,
-        "peername": source,
-        "sockname": header.destination,
-        "socket": LAZY_SOCKET,
-    }
 
 
 class BufferedOuter(HeaderProtocol, asyncio.BufferedProtocol):

@@ -10,6 +10,7 @@ the factory only through the public methods here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -56,10 +57,14 @@ class ProxyServerFactory:
         "_log",
         "_outer",
         "_waiting",
+        "done_waiting",
         "options",
+        "parse_header",
         "protocol_factory",
         "read_buffer",
         "stats",
+        "still_waiting",
+        "wait",
     )
 
     def __init__(
@@ -75,6 +80,15 @@ class ProxyServerFactory:
         parser, or as held bytes) before the loop makes the next one, so one buffer serves
         every connection of the server (a server belongs to one loop)."""
         self._outer: type[HeaderProtocol] | None = None
+        # The pending set's own methods, called per connection without a frame of ours.
+        self.wait: Callable[[Waiter], None] = self._waiting.add
+        """``wait(connection)``: it starts waiting for its header (deadline, cap apply)."""
+        self.still_waiting: Callable[[Waiter], None] = self._waiting.started
+        """``still_waiting(connection)``: read from, its header still incomplete."""
+        self.done_waiting: Callable[[Waiter], None] = self._waiting.discard
+        """``done_waiting(connection)``: header complete, refused or closed."""
+        self.parse_header = options.parse_function()
+        """``parse`` with the options: a connection's first read usually holds its header."""
 
     def __call__(self) -> HeaderProtocol:
         outer = self._outer
@@ -93,18 +107,6 @@ class ProxyServerFactory:
     def pending(self) -> int:
         """Connections currently waiting for their header."""
         return len(self._waiting)
-
-    def wait(self, connection: Waiter) -> None:
-        """*connection* starts waiting for its header (its deadline and the cap apply)."""
-        self._waiting.add(connection)
-
-    def still_waiting(self, connection: Waiter) -> None:
-        """*connection* was read from and its header is still incomplete."""
-        self._waiting.started(connection)
-
-    def done_waiting(self, connection: Waiter) -> None:
-        """*connection* no longer waits (header complete, refused or closed)."""
-        self._waiting.discard(connection)
 
     def refused(self, kind: str, peer: Any, message: str) -> None:
         """Count and log one refused connection."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from proxyproto_rs._core import Header
     from proxyproto_rs.aio._protocol import HeaderProtocol
 
 
@@ -71,17 +72,25 @@ class ProxiedTransport(asyncio.Transport):
         self,
         transport: asyncio.Transport,
         owner: HeaderProtocol,
-        extra: dict[str, Any],
+        header: Header | None,
     ) -> None:
-        # BaseTransport.__init__ only sets _extra; done inline (one per connection).
-        self._extra = extra
+        # BaseTransport.__init__ only sets _extra, made here on the first get_extra_info:
+        # a protocol that never asks costs nothing.
+        self._extra: dict[str, Any] | None = None
+        self._header = header
         self.transport = transport
         self._owner = owner
-        # The hot path: no extra Python frame per write.
+        # What applications call per request (uvicorn: write and is_closing; streams: write,
+        # is_closing in drain) is the real transport's own bound method: no Python frame of
+        # ours on the write path. The methods below stay for subclasses and documentation.
         self.write = transport.write  # type: ignore[method-assign]
+        self.writelines = transport.writelines  # type: ignore[method-assign]
+        self.is_closing = transport.is_closing  # type: ignore[method-assign]
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         extra = self._extra
+        if extra is None:
+            extra = self._extra = _extra(self._header)
         if name in extra:
             value = extra[name]
             if value is LAZY_SOCKET:
@@ -147,4 +156,19 @@ class ProxiedTransport(asyncio.Transport):
             self.transport.abort()
 
     def __repr__(self) -> str:
-        return f"<ProxiedTransport peer={self._extra.get('peername')!r} of {self.transport!r}>"
+        peer = self.get_extra_info("peername") if self._header is not None else None
+        return f"<ProxiedTransport peer={peer!r} of {self.transport!r}>"
+
+
+def _extra(header: Header | None) -> dict[str, Any]:
+    """What the application's ``get_extra_info`` answers from the header."""
+    source = None if header is None else header.source
+    if source is None:
+        return {"proxy_header": header}
+    assert header is not None
+    return {
+        "proxy_header": header,
+        "peername": source,
+        "sockname": header.destination,
+        "socket": LAZY_SOCKET,
+    }
