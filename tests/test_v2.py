@@ -794,6 +794,20 @@ def test_unpickling_applies_parse_checks(data: bytes) -> None:
         pp._core._header_from_bytes(data)
 
 
+def test_unverified_header_round_trips_through_pickle() -> None:
+    """A header parsed with verify_checksum=False whose CRC32C is wrong still pickles and
+    loads (its pickle records that the CRC32C was not verified); found by the py_parse
+    fuzz harness."""
+    wire = bytearray(pp.build_v2(("192.0.2.1", 1), ("198.51.100.2", 2), crc32c=True))
+    wire[-1] ^= 0xFF
+    with pytest.raises(pp.ChecksumError):
+        pp.parse(wire)
+    h = pp.parse(wire, verify_checksum=False)
+    again = pickle.loads(pickle.dumps(h))
+    assert again == h
+    assert bytes(again) == bytes(wire)
+
+
 def test_unpickling_takes_any_valid_header_size() -> None:
     """Pickles of headers over parse()'s default max_size still load."""
     h = pp.Header.v2(("192.0.2.1", 1), ("198.51.100.2", 2), tlvs=[(0xE1, bytes(5000))])

@@ -6,7 +6,8 @@ bits 3-7: options), k chunk lengths, then the stream. Invariant: only ProxyProto
 subclasses escape ``feed``; feeding the stream in the drawn chunks, one byte at a time,
 ``needed`` bytes at a time and whole all end the same way as ``parse`` on the whole stream:
 the same error class, kind and offset, or an equal header (``to_bytes()`` = the stream's
-first ``length`` bytes) with ``trailing_data`` = everything fed after it. Reading exactly
+first ``length`` bytes) with ``trailing_data`` = the bytes fed with the last chunk after it
+(feeding stops at completion: the rest is the application's). Reading exactly
 ``needed`` bytes never leaves trailing data; a failed parser raises the same error again;
 ``buffered`` never exceeds ``max(max_size, 107)``; ``done``/``header``/``needed`` agree.
 """
@@ -65,7 +66,10 @@ def run(stream: bytes, opts: dict[str, Any], cut: Any, exact: bool = False) -> t
             if exact:
                 assert p.trailing_data == b"", "reading needed bytes consumed payload"
                 return ("header", h, stream[h.length :])
-            result = ("header", h, p.trailing_data)
+            # Done: the rest of the stream belongs to the application, not to the parser
+            # (feeding on past max_size raises ValueError, CHANGELOG).
+            result = ("header", h, p.trailing_data + stream[pos:])
+            break
     if result[0] == "header":
         assert result[1].to_bytes() == stream[: result[1].length]
     return result

@@ -421,9 +421,15 @@ def build_v2(
         TypeError: an argument of the wrong type.
     """
 
-def _header_from_bytes(data: Buffer, /) -> Header:
+def _header_from_bytes(data: Buffer, verify_checksum: bool = True, /) -> Header:
     """Unpickling helper: ``parse(data)`` with every check ``parse()`` makes (the CRC32C
-    included) at any header size; *data* must be the header and nothing more.
+    included unless *verify_checksum* is false) at any header size; *data* must be the header
+    and nothing more.
+
+    Args:
+        data: the header's bytes, as ``bytes(header)`` gives them.
+        verify_checksum: False only in the pickle of a header that was parsed with
+            ``verify_checksum=False`` and whose CRC32C does not verify.
 
     Raises:
         InvalidHeaderError: *data* is not exactly one valid header (kind ``trailing_data``

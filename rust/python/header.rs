@@ -570,9 +570,13 @@ impl PyHeader {
     }
 
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        static UNPICKLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let f = UNPICKLE.import(py, "proxyproto_rs._core", "_header_from_bytes")?;
-        (f, (PyBytes::new(py, self.bytes()),)).into_pyobject(py)
+        static UNPICKLE_FN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let f = UNPICKLE_FN.import(py, "proxyproto_rs._core", "_header_from_bytes")?;
+        // A header parsed with verify_checksum=False may carry a CRC32C that does not verify:
+        // its pickle says so, so that it loads again; every other pickle has its CRC32C
+        // checked when loaded, which is what catches altered bytes.
+        let verifies = crate::parse(self.bytes(), &UNPICKLE).is_ok();
+        (f, (PyBytes::new(py, self.bytes()), verifies)).into_pyobject(py)
     }
 
     /// ``parse(build_v1(source, destination))``: see :func:`build_v1`.
@@ -646,20 +650,28 @@ impl PyHeader {
 const UNPICKLE: Options = Options { verify_checksum: true, ..PERMISSIVE };
 
 /// Unpickling helper: ``parse(data)`` with every check ``parse()`` makes (the CRC32C
-/// included) at any header size; *data* must be the header and nothing more.
+/// included unless *verify_checksum* is false) at any header size; *data* must be the header
+/// and nothing more.
+///
+/// Args:
+///     data: the header's bytes, as ``bytes(header)`` gives them.
+///     verify_checksum: False only in the pickle of a header that was parsed with
+///         ``verify_checksum=False`` and whose CRC32C does not verify.
 ///
 /// Raises:
 ///     InvalidHeaderError: *data* is not exactly one valid header (kind ``trailing_data``
 ///         when bytes follow it).
 ///     IncompleteHeaderError: *data* is an unfinished header.
 #[pyfunction]
-#[pyo3(signature = (data, /))]
+#[pyo3(signature = (data, verify_checksum=true, /))]
 pub(super) fn _header_from_bytes<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
+    verify_checksum: bool,
 ) -> PyResult<Bound<'py, PyHeader>> {
+    let opts = if verify_checksum { UNPICKLE } else { PERMISSIVE };
     with_bytes(data, |bytes| {
-        let header = header_from(py, bytes, &UNPICKLE)?;
+        let header = header_from(py, bytes, &opts)?;
         let len = header.get().bytes().len();
         if len != bytes.len() {
             let msg = format!("{} bytes after the {len}-byte header", bytes.len() - len);
