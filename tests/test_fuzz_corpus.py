@@ -188,15 +188,10 @@ def test_harness_accepts_its_corpus(harness: str, monkeypatch: pytest.MonkeyPatc
     module.setup(pp)
     inputs = [p for folder in HARNESS_CORPORA[harness] for p in sorted((CORPUS / folder).glob("*"))]
     assert inputs
-    known = []
     try:
         for case in inputs:
             try:
                 module.test_one(case.read_bytes())
-            except pp.ChecksumError:
-                if harness != "py_parse":
-                    raise
-                known.append(case.name)
             except BaseException as exc:
                 where = f"{harness} on {case.relative_to(CORPUS)}"
                 raise AssertionError(f"{where}: {exc!r}") from exc
@@ -204,9 +199,3 @@ def test_harness_accepts_its_corpus(harness: str, monkeypatch: pytest.MonkeyPatc
         loop = getattr(module, "LOOP", None)  # py_aio's event loop
         if loop is not None:
             loop.close()
-    if known:
-        pytest.xfail(
-            f"{len(known)} inputs: a header parsed with verify_checksum=False whose CRC32C is"
-            " wrong pickles, but unpickling it raises ChecksumError (py_parse's pickle round"
-            f" trip), e.g. {known[0]}"
-        )
