@@ -12,7 +12,7 @@
 #     core's edges (fuzz/README.md, "Atheris with Rust coverage").
 # Seeds are the committed corpus: fuzz/corpus/<target>/ for a cargo-fuzz target; for an
 # atheris harness its own corpus plus the cargo-fuzz corpus whose input format it reads
-# (py_parse <- parse, py_build <- roundtrip, the others <- split_feed; fuzz/tools.sh).
+# (atheris_seed in fuzz/tools.sh: py_parse <- parse, py_build <- roundtrip, ...).
 #
 # Variables the service sets and this script reads: SRC, OUT, WORK, SANITIZER, RUSTFLAGS,
 # CC, CXX (libFuzzer's C++ is compiled by cargo with $CXX). CFLAGS/CXXFLAGS carry the
@@ -73,14 +73,10 @@ for harness in "$repo"/fuzz/atheris/py_*.py; do
 done
 
 # -- seeds and options ----------------------------------------------------------------------
-# atheris_seed HARNESS: the cargo-fuzz corpus whose input format the harness reads.
-atheris_seed() {
-    case "$1" in
-        py_parse) echo parse ;;
-        py_build) echo roundtrip ;;
-        *) echo split_feed ;;
-    esac
-}
+# atheris_seed HARNESS: the cargo-fuzz corpus whose input format the harness reads (one
+# mapping, shared with fuzz/run.sh and fuzz/smoke.sh).
+# shellcheck source=fuzz/tools.sh
+source "$repo/fuzz/tools.sh"
 
 # seed_zip NAME DIR...: every file of DIRs, flat, prefixed with its folder (names repeat).
 seed_zip() {

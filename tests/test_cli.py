@@ -30,7 +30,7 @@ import proxyproto_rs as pp
 import pytest
 from proxyproto_rs import _wire as wire
 from proxyproto_rs import aio
-from servers_support import free_ports, missing, read_until_close
+from servers_support import free_ports, missing, process, read_until_close
 
 TIMEOUT = 30.0
 """Seconds any one command may run."""
@@ -937,40 +937,6 @@ def _binary(name: str) -> str:
     return found
 
 
-@contextmanager
-def _daemon(argv: list[str], port: int, workdir: Path) -> Iterator[None]:
-    log = (workdir / "daemon.out").open("wb")
-    proc = subprocess.Popen(
-        argv,
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + SOCK_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError((workdir / "daemon.out").read_text())
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(SOCK_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(SOCK_TIMEOUT)
-        log.close()
-
-
 def _record(name: str, cases: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     """Print what check found (visible with -s / -rP) for the report."""
     print(
@@ -994,7 +960,7 @@ def test_check_against_haproxy(tmp_path: Path) -> None:
         f"frontend fe\n    bind 127.0.0.1:{port} accept-proxy\n"
         '    http-request return status 200 content-type text/plain lf-string "%[src]\\n"\n'
     )
-    with _daemon([haproxy, "-db", "-f", str(cfg)], port, tmp_path):
+    with process([haproxy, "-db", "-f", str(cfg)], [port], tmp_path, "haproxy"):
         code, cases, summary = _check_json("--target", f"127.0.0.1:{port}", "--no-corpus")
     _record("HAProxy accept-proxy", cases, summary)
     assert code in (0, 1)
@@ -1024,7 +990,7 @@ def test_check_against_nginx(tmp_path: Path) -> None:
         '        location / { return 200 "$proxy_protocol_addr\\n"; }\n    }\n}\n'
     )
     argv = [nginx, "-p", f"{tmp_path}/", "-e", str(tmp_path / "error.log"), "-c", str(conf)]
-    with _daemon(argv, port, tmp_path):
+    with process(argv, [port], tmp_path, "nginx"):
         code, cases, summary = _check_json("--target", f"127.0.0.1:{port}", "--no-corpus")
     _record("nginx listen proxy_protocol", cases, summary)
     assert code in (0, 1)

@@ -21,15 +21,34 @@ the stream; crc32c/ a 6-byte prefix then data; roundtrip/ and py_build/ structur
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
+import sys
+import types
 from typing import Any
 
 import proxyproto_rs as pp
+import proxyproto_rs.aio
+import proxyproto_rs.sync
 import pytest
 
 CORPUS = pathlib.Path(__file__).resolve().parent.parent / "fuzz" / "corpus"
 FILES = sorted(p for p in CORPUS.glob("*/*") if p.is_file())
 SPLIT_FORMAT = {"split_feed", "py_parser", "py_aio"}
+
+
+def _load_split_feed() -> Any:
+    """fuzz/atheris/_split_feed.py, the one decoder of the split_feed format (not a package)."""
+    path = CORPUS.parent / "atheris" / "_split_feed.py"
+    spec = importlib.util.spec_from_file_location("_split_feed", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+split_feed = _load_split_feed()
 
 # Named files that must stay in the corpus (seeds of known crash shapes and found crashes).
 REQUIRED = {
@@ -56,18 +75,8 @@ def decode(path: pathlib.Path) -> tuple[bytes, list[int], dict[str, Any]]:
     data = path.read_bytes()
     target = path.parent.name
     if target in SPLIT_FORMAT and data:
-        control, rest = data[0], data[1:]
-        k = min(control & 7, len(rest))
-        bits = control >> 3
-        opts: dict[str, Any] = {
-            "verify_checksum": bits & 1 == 0,
-            "allow_v1": bits & 0x0C != 0x08,
-            "allow_v2": bits & 0x0C != 0x04,
-            "max_size": 16 + 200 if bits & 0x10 else 4096,
-        }
-        if target != "py_aio":
-            opts["haproxy_limits"] = bits & 2 != 0
-        return rest[k:], list(rest[:k]), opts
+        _, cuts, stream, opts = split_feed.decode(data, haproxy_limits=target != "py_aio")
+        return stream, list(cuts), opts
     return data, [], {}
 
 
@@ -147,3 +156,46 @@ def test_fuzz_local_address_block_frames_as_bad_crc() -> None:
 def test_fuzz_str_surrogate_is_a_build_error(field: str) -> None:
     with pytest.raises(pp.BuildError):
         pp.build_v2(("1.2.3.4", 1), ("5.6.7.8", 2), **{field: "\ud800"})
+
+
+# --- the atheris harnesses' own oracles, without atheris ------------------------------------
+
+HARNESS_CORPORA = {
+    "py_parse": ["py_parse", "parse"],
+    "py_parser": ["py_parser", "split_feed"],
+    "py_aio": ["py_aio", "split_feed"],
+    "py_spp": ["spp"],
+}
+"""Harness -> corpus folders in its input format (py_build needs atheris' data provider)."""
+
+
+@pytest.mark.parametrize("harness", sorted(HARNESS_CORPORA))
+def test_harness_accepts_its_corpus(harness: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each harness's ``test_one`` (its assertions are the fuzzer's oracle) passes on every
+    corpus input of its format: a harness that the code under test outgrew fails here, not
+    only in a fuzzing run."""
+    atheris_dir = CORPUS.parent / "atheris"
+    common = types.ModuleType("_common")
+    common.main = lambda *_args: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "_common", common)
+    monkeypatch.setitem(sys.modules, "_split_feed", split_feed)
+    path = atheris_dir / f"{harness}.py"
+    spec = importlib.util.spec_from_file_location(f"harness_{harness}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.setup(pp)
+    inputs = [p for folder in HARNESS_CORPORA[harness] for p in sorted((CORPUS / folder).glob("*"))]
+    assert inputs
+    try:
+        for case in inputs:
+            try:
+                module.test_one(case.read_bytes())
+            except BaseException as exc:
+                where = f"{harness} on {case.relative_to(CORPUS)}"
+                raise AssertionError(f"{where}: {exc!r}") from exc
+    finally:
+        loop = getattr(module, "LOOP", None)  # py_aio's event loop
+        if loop is not None:
+            loop.close()

@@ -1,5 +1,5 @@
 """Atheris harness `py_aio`: the data path of ``proxyproto_rs.aio`` (stream wrapper and
-datagram wrapper), driven by hand with fake transports: no event loop, no sockets.
+datagram wrapper), driven by hand with fake transports inside a running event loop (no sockets).
 
 Input: the split_feed format (control byte: k cut bytes and options; k chunk lengths; the
 stream). The stream is delivered to ``wrap(...)``'s protocol through ``get_buffer`` /
@@ -26,6 +26,7 @@ import logging
 from types import ModuleType
 from typing import Any
 
+import _split_feed as split_feed
 from _common import main
 
 pp: Any = None
@@ -120,15 +121,6 @@ class FakeDgramTransport(asyncio.DatagramTransport):
         return default
 
 
-def options(bits: int) -> dict[str, Any]:
-    return {
-        "verify_checksum": bits & 1 == 0,
-        "allow_v1": bits & 0x0C != 0x08,
-        "allow_v2": bits & 0x0C != 0x04,
-        "max_size": 16 + 200 if bits & 0x10 else 4096,
-    }
-
-
 def stream_path(stream: bytes, cuts: bytes, opts: dict[str, Any], buffered: bool) -> None:
     try:
         expected = pp.parse(stream, **opts)
@@ -191,15 +183,21 @@ def datagram_path(stream: bytes, opts: dict[str, Any]) -> None:
         assert inner.got == [(stream[h.length :], h.source if h.source is not None else PEER)]
 
 
+async def both_paths(data: bytes) -> None:
+    control, cuts, stream, opts = split_feed.decode(data, haproxy_limits=False)
+    stream_path(stream, cuts, opts, buffered=bool(control & 0x40 and control & 0x02))
+    datagram_path(stream, opts)
+
+
+LOOP = asyncio.new_event_loop()
+"""One loop for every input: the protocols read the running loop (its clock, the pending
+set's deadlines), as they do under a real server."""
+
+
 def test_one(data: bytes) -> None:
     if not data:
         return
-    control, rest = data[0], data[1:]
-    k = min(control & 7, len(rest))
-    cuts, stream = rest[:k], rest[k:]
-    opts = options(control >> 3)
-    stream_path(stream, cuts, opts, buffered=bool(control & 0x40 and control & 0x02))
-    datagram_path(stream, opts)
+    LOOP.run_until_complete(both_paths(data))
 
 
 def setup(mod: ModuleType) -> None:

@@ -21,19 +21,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+import _split_feed as split_feed
 from _common import main
 
 pp: Any = None
-
-
-def options(bits: int) -> dict[str, Any]:
-    return {
-        "verify_checksum": bits & 1 == 0,
-        "haproxy_limits": bits & 2 != 0,
-        "allow_v1": bits & 0x0C != 0x08,
-        "allow_v2": bits & 0x0C != 0x04,
-        "max_size": 16 + 200 if bits & 0x10 else 4096,
-    }
 
 
 def outcome_of_parse(stream: bytes, opts: dict[str, Any]) -> tuple[Any, ...]:
@@ -87,10 +78,7 @@ def run(stream: bytes, opts: dict[str, Any], cut: Any, exact: bool = False) -> t
 def test_one(data: bytes) -> None:
     if not data:
         return
-    control, rest = data[0], data[1:]
-    k = min(control & 7, len(rest))
-    cuts, stream = rest[:k], rest[k:]
-    opts = options(control >> 3)
+    _, cuts, stream, opts = split_feed.decode(data)
     expected = outcome_of_parse(stream, opts)
     it = iter(cuts)
     chunked = run(stream, opts, lambda _p, left: next(it, left))

@@ -271,7 +271,11 @@ pub(super) fn address_in(py: Python<'_>, obj: &Bound<'_, PyAny>, which: &str) ->
             Err(_) => host_obj.str()?, // ipaddress.IPv4Address and friends
         };
         let bad_host = || {
-            let msg = format!("{which}: {host_str} is not an IPv4 or IPv6 address");
+            // The caller's text is quoted as repr() shows it: a message read in a log or on a
+            // terminal never carries its control characters (CR LF, ESC, U+202E) raw.
+            let shown =
+                host_str.repr().map_or_else(|_| String::from("the host"), |r| r.to_string());
+            let msg = format!("{which}: {shown} is not an IPv4 or IPv6 address");
             build_error_with(py, "address", &msg)
         };
         let host = host_str.to_str().map_err(|_| bad_host())?;

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from servers_support import listening_ports
 
 CI = os.environ.get("CI") == "true"
 TIMEOUT = 5.0
@@ -70,21 +71,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def _listening_ports() -> set[int]:
-    """Ports in LISTEN state, read from /proc so that probing opens no connection."""
-    ports: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) > 3 and cols[3] == "0A":  # TCP_LISTEN
-                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 def fmt_host(host: str) -> str:
@@ -288,7 +274,7 @@ class Daemon:
                 raise RuntimeError(
                     f"{self.name} exited with {self.proc.returncode}:\n{self.output()}"
                 )
-            if set(self.ports) <= _listening_ports():
+            if set(self.ports) <= listening_ports():
                 # A daemon that lost a port race exits at once: do not mistake another
                 # process's listener for ours.
                 time.sleep(0.05)
