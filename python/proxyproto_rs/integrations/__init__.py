@@ -1,6 +1,9 @@
 """Serve ASGI apps behind a PROXY protocol sender (HAProxy, nginx, an AWS NLB).
 
-Two servers are supported, each through the least intrusive hook it offers:
+Five servers are supported, each through the least intrusive hook it offers: uvicorn and
+Hypercorn (ASGI, below); aiohttp sites (``integrations.aiohttp``), Tornado servers
+(``integrations.tornado``) and gunicorn worker classes (``integrations.gunicorn``), each
+described in docs/servers/. This package holds the ASGI pieces the first two share:
 
 - :mod:`proxyproto_rs.integrations.uvicorn`: ``uvicorn.Config(http=...)`` accepts any
   callable as the HTTP protocol class; :func:`~proxyproto_rs.integrations.uvicorn.http_protocol`
@@ -10,8 +13,9 @@ Two servers are supported, each through the least intrusive hook it offers:
   is ``hypercorn.asyncio.serve`` with the PROXY options; it wraps the protocol factory of
   Hypercorn's own listening sockets (and nothing else) in :func:`proxyproto_rs.aio.wrap`.
 
-In both, ``scope["client"]`` and ``scope["server"]`` are the header's addresses (the real
-client and the address it connected to), and the header itself is reachable from the app::
+In uvicorn and Hypercorn, ``scope["client"]`` and ``scope["server"]`` are the header's
+addresses (the real client and the address it connected to), and the header itself is
+reachable from the app::
 
     info = scope["extensions"]["proxy_protocol"]
     info["header"]       # proxyproto_rs.Header, or None for an untrusted peer served directly
