@@ -216,11 +216,11 @@ pub(crate) fn write_ipv6(ip: Ipv6Addr, out: &mut [u8; MAX_V6_CANONICAL]) -> usiz
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A small deterministic random source (xorshift64) for the randomized tests.
-    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    /// A small deterministic random source (xorshift64) for the randomized tests (v1's too).
+    pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
         move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;

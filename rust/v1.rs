@@ -464,18 +464,9 @@ fn push_port(out: &mut Vec<u8>, port: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ip_text::tests::xorshift;
     use crate::ip_text::{write_ipv6, MAX_V6_CANONICAL};
     use crate::Addresses;
-
-    /// A small deterministic random source (xorshift64) for the randomized tests.
-    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
-        move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        }
-    }
 
     /// Up to two random bytes of `text` replaced by bytes of `alphabet`.
     fn mutate(next: &mut impl FnMut() -> u64, text: &mut [u8], alphabet: &[u8]) {

@@ -185,3 +185,30 @@ def tls_contexts(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     server.load_cert_chain(cert, key)
     client = ssl.create_default_context(cafile=str(cert))
     return server, client
+
+
+class EchoDatagram(asyncio.DatagramProtocol):
+    """A wrapped UDP server: records ``(payload, addr, proxy_header)`` and answers ``pong:``."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[bytes, Any, Any]] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        assert self.transport is not None
+        self.got.append((data, addr, self.transport.get_extra_info("proxy_header")))
+        self.transport.sendto(b"pong:" + data, addr)
+
+
+class DatagramReplies(asyncio.DatagramProtocol):
+    """The sending side: queues every datagram it receives."""
+
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.replies.put_nowait(data)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import aio_support
-from aio_support import Runner
+from aio_support import DatagramReplies, EchoDatagram, Runner
 from proxyproto_rs import Header, Protocol, aio, build_v1, build_v2
 
 run = aio_support.run
@@ -16,38 +15,15 @@ SERVICE = ("198.51.100.1", 53)
 DGRAM = build_v2(CLIENT, SERVICE, protocol=Protocol.DGRAM)
 
 
-class Inner(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.got: list[tuple[bytes, Any, Header | None]] = []
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        assert self.transport is not None
-        self.got.append((data, addr, self.transport.get_extra_info("proxy_header")))
-        self.transport.sendto(b"pong:" + data, addr)
-
-
-class Client(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.replies.put_nowait(data)
-
-
 async def _endpoints(
     factory: aio.ProxyDatagramFactory,
-) -> tuple[asyncio.DatagramTransport, asyncio.DatagramTransport, Inner, Client]:
+) -> tuple[asyncio.DatagramTransport, asyncio.DatagramTransport, EchoDatagram, DatagramReplies]:
     loop = asyncio.get_running_loop()
     server_t, server_p = await loop.create_datagram_endpoint(factory, local_addr=("127.0.0.1", 0))
     inner = server_p.inner  # type: ignore[attr-defined]
-    assert isinstance(inner, Inner)
+    assert isinstance(inner, EchoDatagram)
     address = server_t.get_extra_info("sockname")
-    client_t, client_p = await loop.create_datagram_endpoint(Client, remote_addr=address)
+    client_t, client_p = await loop.create_datagram_endpoint(DatagramReplies, remote_addr=address)
     return server_t, client_t, inner, client_p
 
 
@@ -61,7 +37,7 @@ async def _settle(stats: aio.DatagramStats, received: int) -> None:
 
 def test_datagrams_parsed_one_by_one(run: Runner[None]) -> None:
     async def main() -> None:
-        factory = aio.wrap_datagram(Inner)
+        factory = aio.wrap_datagram(EchoDatagram)
         server_t, client_t, inner, client = await _endpoints(factory)
         me = client_t.get_extra_info("sockname")
         aio.send_datagram(client_t, DGRAM, b"one")
@@ -96,7 +72,7 @@ def test_datagrams_parsed_one_by_one(run: Runner[None]) -> None:
 def test_untrusted_datagrams(run: Runner[None]) -> None:
     async def main() -> None:
         for mode in ("reject", "direct"):
-            factory = aio.wrap_datagram(Inner, trusted=["10.0.0.0/8"], untrusted=mode)
+            factory = aio.wrap_datagram(EchoDatagram, trusted=["10.0.0.0/8"], untrusted=mode)
             server_t, client_t, inner, _ = await _endpoints(factory)
             me = client_t.get_extra_info("sockname")
             aio.send_datagram(client_t, DGRAM, b"spoof")
@@ -115,7 +91,7 @@ def test_untrusted_datagrams(run: Runner[None]) -> None:
 def test_datagram_policy(run: Runner[None]) -> None:
     async def main() -> None:
         factory = aio.wrap_datagram(
-            Inner, policy=lambda peer, header: header is not None and header.source == CLIENT
+            EchoDatagram, policy=lambda peer, header: header is not None and header.source == CLIENT
         )
         server_t, client_t, inner, _ = await _endpoints(factory)
         aio.send_datagram(client_t, DGRAM, b"ok")

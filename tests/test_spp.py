@@ -18,7 +18,7 @@ from typing import Any
 
 import aio_support
 import pytest
-from aio_support import Runner
+from aio_support import DatagramReplies, EchoDatagram, Runner
 from hypothesis import given
 from hypothesis import strategies as st
 from proxyproto_rs import (
@@ -293,39 +293,16 @@ def test_blocking_udp_server_with_spp() -> None:
 # -- aio.wrap_datagram -------------------------------------------------------------------
 
 
-class Inner(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.got: list[tuple[bytes, Any, Any]] = []
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        assert self.transport is not None
-        self.got.append((data, addr, self.transport.get_extra_info("proxy_header")))
-        self.transport.sendto(b"pong:" + data, addr)
-
-
-class Edge(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.replies.put_nowait(data)
-
-
 def test_wrap_datagram_with_spp(run: Runner[None]) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        factory = aio.wrap_datagram(Inner, spp=True, trusted=["127.0.0.0/8"])
+        factory = aio.wrap_datagram(EchoDatagram, spp=True, trusted=["127.0.0.0/8"])
         server_t, server_p = await loop.create_datagram_endpoint(
             factory, local_addr=("127.0.0.1", 0)
         )
         inner = server_p.inner  # type: ignore[attr-defined]
         edge_t, edge = await loop.create_datagram_endpoint(
-            Edge, remote_addr=server_t.get_extra_info("sockname")
+            DatagramReplies, remote_addr=server_t.get_extra_info("sockname")
         )
         try:
             edge_t.sendto(V4 + b"hello")
