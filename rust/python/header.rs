@@ -122,18 +122,34 @@ pub(super) fn tlv_tuple<'py>(
 }
 
 // A view of its header's bytes: copying the TLV cost a malloc and a free per `Header.ssl`
-// read (measure: `python benchmarks/bench.py --only TLVs`, whose read takes `h.ssl`).
+// read (measure: `python benchmarks/bench.py --only TLVs`, whose read takes `h.ssl`). Where
+// the value lies is kept, so that each property read skips the walk over the header's TLVs,
+// and up to 8 freed objects are reused (speed trick `ssl-view` in benchmarks/README.md:
+// `ir_py "$TLV" 's = h.ssl; s.version; s.cn'`).
 /// The PP2_TYPE_SSL TLV (0x20): client flags, verify result and sub-TLVs (SPEC 37-38).
-#[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen)]
+#[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen, freelist = 8)]
 pub struct PySslInfo {
     pub(super) header: Py<PyHeader>,
+    /// The SSL TLV's value: its start and end in the header's bytes.
+    value: (u32, u32),
 }
 
 impl PySslInfo {
+    /// The SSL TLV of `header`, if it has one that decodes.
+    fn of(header: &Bound<'_, PyHeader>) -> Option<Self> {
+        let t = header.get().view().tlv(tlv::SSL)?;
+        Ssl::new(t.value)?;
+        // A TLV's value starts 3 bytes after its type byte; headers are under 64 KiB + 16.
+        let start = u32::try_from(t.offset + 3).ok()?;
+        let end = start.checked_add(u32::try_from(t.value.len()).ok()?)?;
+        Some(Self { header: header.clone().unbind(), value: (start, end) })
+    }
+
     pub(super) fn ssl(&self) -> Ssl<'_> {
-        // Made only for a header with an SSL TLV, and headers never change.
+        // Made only for a header with an SSL TLV that decodes, and headers never change.
         let none = Ssl { client: 0, verify: 0, sub: &[], sub_offset: 5 };
-        self.header.get().view().ssl().unwrap_or(none)
+        let (start, end) = (self.value.0 as usize, self.value.1 as usize);
+        self.header.get().bytes().get(start..end).and_then(Ssl::new).unwrap_or(none)
     }
 
     pub(super) fn text<'py>(
@@ -496,7 +512,7 @@ impl PyHeader {
     /// TLV 0x20: TLS details of the client connection.
     #[getter]
     fn ssl(slf: &Bound<'_, Self>) -> Option<PySslInfo> {
-        slf.get().view().ssl().map(|_| PySslInfo { header: slf.clone().unbind() })
+        PySslInfo::of(slf)
     }
 
     /// TLV 0x30: network namespace name.
