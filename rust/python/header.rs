@@ -7,6 +7,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write as _;
 
 use pyo3::exceptions::{PyIndexError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyTuple};
@@ -22,7 +23,7 @@ use crate::tlv::{self, Ssl};
 use crate::{v1, v2, Command, Options, Status};
 
 /// One TLV as it stood on the wire; unpacks as ``(type, value)``.
-#[pyclass(module = "proxyproto_rs._core", name = "Tlv", frozen)]
+#[pyclass(module = "proxyproto_rs._core", name = "Tlv", frozen, freelist = 32)]
 pub struct PyTlv {
     pub(super) kind: u8,
     pub(super) value: Py<PyBytes>,
@@ -112,13 +113,36 @@ impl PyTlv {
     }
 }
 
+/// The TLVs as a tuple of `Tlv`s, filled in place: collecting them into a `Vec` first cost a
+/// `malloc` and a `free` per read (speed trick `tlv-tuple` in benchmarks/README.md:
+/// `ir_py "$TLV" 'h.tlvs'`).
 pub(super) fn tlv_tuple<'py>(
     py: Python<'py>,
     tlvs: tlv::Tlvs<'_>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let items =
-        tlvs.map(|t| PyTlv::new_bound(py, t.kind, t.value)).collect::<PyResult<Vec<_>>>()?;
-    PyTuple::new(py, items)
+    let len = tlvs.clone().count();
+    // SAFETY: `PyTuple_New` returns a new reference or NULL with an exception set.
+    let tuple = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(len as ffi::Py_ssize_t))?
+            .cast_into_unchecked::<PyTuple>()
+    };
+    let mut filled = 0;
+    for (i, t) in tlvs.take(len).enumerate() {
+        let item = PyTlv::new_bound(py, t.kind, t.value)?;
+        filled += 1;
+        // SAFETY: `tuple` is new, not yet shared, and `i < len`, its size; `PyTuple_SetItem`
+        // takes over the reference `into_ptr` gives up (and drops it on failure).
+        if unsafe { ffi::PyTuple_SetItem(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) }
+            < 0
+        {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    // The walk is the same both times; were it not, an unfilled slot must never be seen.
+    if filled != len {
+        return Err(PyValueError::new_err("the TLVs changed while being read"));
+    }
+    Ok(tuple)
 }
 
 // A view of its header's bytes: copying the TLV cost a malloc and a free per `Header.ssl`
