@@ -23,7 +23,7 @@ use crate::tlv::{self, Ssl};
 use crate::{v1, v2, Command, Options, Status};
 
 /// One TLV as it stood on the wire; unpacks as ``(type, value)``.
-#[pyclass(module = "proxyproto_rs._core", name = "Tlv", frozen, freelist = 32)]
+#[pyclass(module = "proxyproto_rs._core", name = "Tlv", frozen)]
 pub struct PyTlv {
     pub(super) kind: u8,
     pub(super) value: Py<PyBytes>,
@@ -147,11 +147,13 @@ pub(super) fn tlv_tuple<'py>(
 
 // A view of its header's bytes: copying the TLV cost a malloc and a free per `Header.ssl`
 // read (measure: `python benchmarks/bench.py --only TLVs`, whose read takes `h.ssl`). Where
-// the value lies is kept, so that each property read skips the walk over the header's TLVs,
-// and up to 8 freed objects are reused (speed trick `ssl-view` in benchmarks/README.md:
-// `ir_py "$TLV" 's = h.ssl; s.version; s.cn'`).
+// the value lies is kept, so that each property read skips the walk over the header's TLVs
+// (speed trick `ssl-view` in benchmarks/README.md: `ir_py "$TLV; h = p.parse(d)"
+// 's = h.ssl; s.version; s.cn'`). No `freelist` here or on `Tlv`: a second and third class
+// with one made `PyO3`'s shared freelist code a call instead of inlined, +18 instructions on
+// every `parse(d)`.
 /// The PP2_TYPE_SSL TLV (0x20): client flags, verify result and sub-TLVs (SPEC 37-38).
-#[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen, freelist = 8)]
+#[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen)]
 pub struct PySslInfo {
     pub(super) header: Py<PyHeader>,
     /// The SSL TLV's value: its start and end in the header's bytes.
