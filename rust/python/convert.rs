@@ -281,8 +281,8 @@ pub(super) fn address_in(py: Python<'_>, obj: &Bound<'_, PyAny>, which: &str) ->
         let host = host_str.to_str().map_err(|_| bad_host())?;
         // A socket's IPv6 name may carry a zone (`fe80::1%eth0`); the wire has no room for it,
         // so it is dropped. IPv4 has no zones: `1.2.3.4%eth0` is not an address.
-        // The zone is looked for only when the text is not IPv4 (a `memchr` call: ~60 of the
-        // ~1,900 instructions of `build_v2(s, t)`, `ir_py` of benchmarks/README.md).
+        // The zone is looked for only when the text is not IPv4: a `memchr` call, ~60
+        // instructions per address (`ir_py "$B2" 'b2(S4, D4)'` of benchmarks/README.md).
         let ip = if let Some(v4) = ip_text::ipv4_text(host.as_bytes()) {
             IpAddr::V4(v4)
         } else {

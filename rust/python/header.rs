@@ -115,7 +115,7 @@ impl PyTlv {
 
 /// The TLVs as a tuple of `Tlv`s, filled in place: collecting them into a `Vec` first cost a
 /// `malloc` and a `free` per read (speed trick `tlv-tuple` in benchmarks/README.md:
-/// `ir_py "$TLV" 'h.tlvs'`).
+/// `ir_py "$TLV6" 'r = h.tlvs'`).
 pub(super) fn tlv_tuple<'py>(
     py: Python<'py>,
     tlvs: tlv::Tlvs<'_>,
@@ -148,10 +148,9 @@ pub(super) fn tlv_tuple<'py>(
 // A view of its header's bytes: copying the TLV cost a malloc and a free per `Header.ssl`
 // read (measure: `python benchmarks/bench.py --only TLVs`, whose read takes `h.ssl`). Where
 // the value lies is kept, so that each property read skips the walk over the header's TLVs
-// (speed trick `ssl-view` in benchmarks/README.md: `ir_py "$TLV; h = p.parse(d)"
-// 's = h.ssl; s.version; s.cn'`). No `freelist` here or on `Tlv`: a second and third class
-// with one made `PyO3`'s shared freelist code a call instead of inlined, +18 instructions on
-// every `parse(d)`.
+// (speed trick `ssl-view` in benchmarks/README.md: `ir_py "$TLV6" 's = h.ssl; r = (s.version,
+// s.cn)'`). No `freelist` here or on `Tlv`: with three classes using one, `PyO3`'s freelist
+// code was no longer inlined into `Header`'s, +18 instructions on every `parse(d)`.
 /// The PP2_TYPE_SSL TLV (0x20): client flags, verify result and sub-TLVs (SPEC 37-38).
 #[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen)]
 pub struct PySslInfo {
