@@ -24,6 +24,15 @@ pub const MAX_LEN: usize = PREFIX_LEN + 0xFFFF;
 /// # Errors
 /// The first impossible byte of the prefix, or what is wrong with the rest.
 pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, ParseError> {
+    parse_recording(buf, opts, &mut ())
+}
+
+/// [`parse`], telling `record` where each TLV lies as the check walks them.
+pub(crate) fn parse_recording<'a>(
+    buf: &'a [u8],
+    opts: &Options,
+    record: &mut impl tlv::Record,
+) -> Result<Status<Header<'a>>, ParseError> {
     // The whole prefix as one fixed-size array and the signature compared as one 12-byte
     // array (a few word compares); the byte-by-byte walk that finds the first wrong byte runs
     // only when this fails. Measured: speed trick `v2-prefix` in benchmarks/README.md.
@@ -65,7 +74,7 @@ pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, Pa
         local_tlv_start(hdr, addr_len).unwrap_or(total)
     };
     if tlv_start < total {
-        tlv::validate(&hdr[tlv_start..], tlv_start, opts.haproxy_limits)?;
+        tlv::validate_recording(&hdr[tlv_start..], tlv_start, opts.haproxy_limits, record)?;
         if opts.verify_checksum {
             verify_crcs(hdr, tlv_start)?;
         }
