@@ -200,11 +200,11 @@ mod tests {
     use super::*;
     use crate::ip_text::tests::xorshift;
 
+    /// A parse outcome with every TLV as owned `(type, value, offset)`, comparable.
+    type Owned = Result<Status<(Layout, Vec<(u8, Vec<u8>, usize)>)>, ParseError>;
+
     /// Every TLV `parse_fold` folds, as owned values, next to `parse`'s outcome.
-    fn fold_all(
-        buf: &[u8],
-        opts: &Options,
-    ) -> Result<Status<(Layout, Vec<(u8, Vec<u8>, usize)>)>, ParseError> {
+    fn fold_all(buf: &[u8], opts: &Options) -> Owned {
         let folded = parse_fold(buf, opts, Vec::new(), |all, t| {
             all.push((t.kind, t.value.to_vec(), t.offset));
         })?;
@@ -217,10 +217,7 @@ mod tests {
     }
 
     /// What `parse` and the bounds-checked `Header::tlvs` walk give, in `fold_all`'s shape.
-    fn walk_all(
-        buf: &[u8],
-        opts: &Options,
-    ) -> Result<Status<(Layout, Vec<(u8, Vec<u8>, usize)>)>, ParseError> {
+    fn walk_all(buf: &[u8], opts: &Options) -> Owned {
         Ok(match parse(buf, opts)? {
             Status::Complete { header, consumed } => {
                 let all = header.tlvs().map(|t| (t.kind, t.value.to_vec(), t.offset)).collect();
@@ -283,7 +280,7 @@ mod tests {
                     break;
                 }
             }
-            if next() % 2 == 0 && buf.len() >= 16 {
+            if next().is_multiple_of(2) && buf.len() >= 16 {
                 // Keep the length field honest half the time, so the TLVs themselves are hit.
                 let body = (buf.len() - 16) as u16;
                 buf[14..16].copy_from_slice(&body.to_be_bytes());

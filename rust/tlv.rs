@@ -434,9 +434,9 @@ mod tests {
                 let precise = first_error(&region, 0, limits).is_ok();
                 assert_eq!(all_valid(&region, 0, limits, &mut ()), precise, "{region:02x?}");
                 if precise {
-                    ok += 1
+                    ok += 1;
                 } else {
-                    refused += 1
+                    refused += 1;
                 }
             }
         }
