@@ -49,8 +49,7 @@ pub(crate) fn parse_recording<'a>(
     if total > opts.max_size {
         return Err(ParseError::new(ErrorKind::HeaderTooLarge, 14));
     }
-    let addr_len = family.address_block_len();
-    let mut layout = Layout {
+    let layout = Layout {
         version: 2,
         command,
         family,
@@ -59,8 +58,33 @@ pub(crate) fn parse_recording<'a>(
         tlv_start: total as u32,
         len: total as u32,
     };
+    // IPv4's address block length comes from a branch, not from the table: the TLV check
+    // starts right after the block, and a length loaded from a table made every parse wait
+    // for that load before it could read its first TLV, where a predicted branch lets it start
+    // at once (speed trick `v2-addr-branch` in benchmarks/README.md). IPv4 gets its own copy
+    // of the rest with the length a constant; a three-way `match` (IPv6 too) became a jump
+    // table again and lost the gain on IPv4.
+    if family == Family::Inet {
+        after_prefix(buf, opts, record, layout, 12)
+    } else {
+        after_prefix(buf, opts, record, layout, family.address_block_len())
+    }
+}
+
+/// The rest of [`parse_recording`] once the prefix is good: the address block (`addr_len`
+/// bytes for the family), TLVs and CRC32C.
+#[inline(always)]
+#[allow(clippy::inline_always)] // one copy per constant `addr_len` is the point: see the caller
+fn after_prefix<'a>(
+    buf: &'a [u8],
+    opts: &Options,
+    record: &mut impl tlv::Record,
+    mut layout: Layout,
+    addr_len: usize,
+) -> Result<Status<Header<'a>>, ParseError> {
+    let total = layout.len as usize;
     let with_addresses = layout.has_addresses();
-    if with_addresses && body_len < addr_len {
+    if with_addresses && total < PREFIX_LEN + addr_len {
         // Known from the length field alone (D1; CVE-2019-14243's shape).
         return Err(ParseError::new(ErrorKind::V2AddressTruncated, 14));
     }
