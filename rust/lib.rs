@@ -169,7 +169,7 @@ pub fn parse_fold<'a, T>(
     init: T,
     f: impl FnMut(&mut T, Tlv<'a>),
 ) -> Result<Status<(Header<'a>, T)>, ParseError> {
-    let mut fold = tlv::Fold { header: buf, acc: init, f };
+    let mut fold = tlv::Fold { acc: init, f };
     let parsed = match buf.first() {
         Some(b'\r') if opts.allow_v2 => v2::parse_recording(buf, opts, &mut fold),
         _ => parse(buf, opts),

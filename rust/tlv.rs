@@ -103,11 +103,11 @@ pub fn validate(region: &[u8], offset: usize, haproxy_limits: bool) -> Result<()
 
 /// [`validate`], telling `record` where each TLV lies as the walk passes it (TLVs before a
 /// failing one are told too: the caller forgets them on an error).
-pub(crate) fn validate_recording(
-    region: &[u8],
+pub(crate) fn validate_recording<'a>(
+    region: &'a [u8],
     offset: usize,
     haproxy_limits: bool,
-    record: &mut impl Record,
+    record: &mut impl Record<'a>,
 ) -> Result<(), ParseError> {
     if all_valid(region, offset, haproxy_limits, record) {
         return Ok(());
@@ -117,33 +117,30 @@ pub(crate) fn validate_recording(
 
 /// Where the parse-time check tells the TLVs it walks: a [`Fold`], or `()` for nothing (the
 /// plain parse, compiled without a trace of it).
-pub(crate) trait Record {
-    /// A TLV of type `kind` with a `len`-byte value starts at `offset` in the header; TLVs
-    /// after it may still fail the check, and so may its value.
-    fn tlv(&mut self, offset: usize, kind: u8, len: u16);
+pub(crate) trait Record<'a> {
+    /// A TLV of type `kind` with a `len`-byte value starts at `pos` in `region`, which starts
+    /// at `offset` in the header. TLVs after it may still fail the check, and so may its value.
+    fn tlv(&mut self, region: &'a [u8], offset: usize, pos: usize, kind: u8, len: u16);
 }
 
-impl Record for () {
+impl Record<'_> for () {
     #[inline]
-    fn tlv(&mut self, _: usize, _: u8, _: u16) {}
+    fn tlv(&mut self, _: &[u8], _: usize, _: usize, _: u8, _: u16) {}
 }
 
 /// Hands each TLV the check passes to `f` with the accumulator (see [`crate::parse_fold`]).
-pub(crate) struct Fold<'a, T, F> {
-    /// The whole header: the check's offsets count from its first byte.
-    pub(crate) header: &'a [u8],
+pub(crate) struct Fold<T, F> {
     pub(crate) acc: T,
     pub(crate) f: F,
 }
 
-impl<'a, T, F: FnMut(&mut T, Tlv<'a>)> Record for Fold<'a, T, F> {
+impl<'a, T, F: FnMut(&mut T, Tlv<'a>)> Record<'a> for Fold<T, F> {
     #[inline]
-    fn tlv(&mut self, offset: usize, kind: u8, len: u16) {
+    fn tlv(&mut self, region: &'a [u8], offset: usize, pos: usize, kind: u8, len: u16) {
         // A value that does not fit is skipped: the check refuses the header at that TLV,
         // and the accumulator of a refused header is dropped.
-        let start = offset + 3;
-        if let Some(value) = self.header.get(start..start + usize::from(len)) {
-            (self.f)(&mut self.acc, Tlv { kind, value, offset });
+        if let Some(value) = region.get(pos + 3..pos + 3 + usize::from(len)) {
+            (self.f)(&mut self.acc, Tlv { kind, value, offset: offset + pos });
         }
     }
 }
@@ -172,7 +169,12 @@ fn first_error(region: &[u8], offset: usize, haproxy_limits: bool) -> Result<(),
 /// [`validate`]'s answer for valid TLVs, in a lean loop: one bounds check per TLV and one bit
 /// test for types without a length rule (callgrind: about half the instructions of the
 /// precise walk, which runs only when this says no, to name the error and its offset).
-fn all_valid(region: &[u8], offset: usize, haproxy_limits: bool, record: &mut impl Record) -> bool {
+fn all_valid<'a>(
+    region: &'a [u8],
+    offset: usize,
+    haproxy_limits: bool,
+    record: &mut impl Record<'a>,
+) -> bool {
     // The types whose length `length_ok` checks without `haproxy_limits`, as bits. A type is
     // tested modulo 64 (the shift's own masking, one instruction): the few other types that
     // alias onto these bits go through `length_ok` too, which accepts them.
@@ -186,7 +188,7 @@ fn all_valid(region: &[u8], offset: usize, haproxy_limits: bool, record: &mut im
             return false;
         };
         let len = u16::from_be_bytes([hi, lo]);
-        record.tlv(offset + pos, kind, len);
+        record.tlv(region, offset, pos, kind, len);
         let start = pos + 3;
         pos = start + usize::from(len);
         if haproxy_limits || RULED.wrapping_shr(u32::from(kind)) & 1 == 1 {

@@ -31,7 +31,7 @@ pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, Pa
 pub(crate) fn parse_recording<'a>(
     buf: &'a [u8],
     opts: &Options,
-    record: &mut impl tlv::Record,
+    record: &mut impl tlv::Record<'a>,
 ) -> Result<Status<Header<'a>>, ParseError> {
     // The whole prefix as one fixed-size array and the signature compared as one 12-byte
     // array (a few word compares); the byte-by-byte walk that finds the first wrong byte runs
@@ -78,7 +78,7 @@ pub(crate) fn parse_recording<'a>(
 fn after_prefix<'a>(
     buf: &'a [u8],
     opts: &Options,
-    record: &mut impl tlv::Record,
+    record: &mut impl tlv::Record<'a>,
     mut layout: Layout,
     addr_len: usize,
 ) -> Result<Status<Header<'a>>, ParseError> {
