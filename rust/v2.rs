@@ -98,15 +98,27 @@ fn after_prefix<'a>(
         local_tlv_start(hdr, addr_len).unwrap_or(total)
     };
     if tlv_start < total {
-        tlv::validate_recording(&hdr[tlv_start..], tlv_start, opts.haproxy_limits, record)?;
-        if opts.verify_checksum {
-            verify_crcs(hdr, tlv_start)?;
-        }
+        check_tlvs(hdr, tlv_start, opts, record)?;
     }
     // The header is made here, where the layout's fields are in registers, and returned as is
     // by `crate::parse` (see Layout).
     layout.tlv_start = tlv_start as u32;
     Ok(Status::Complete { consumed: total, header: Header::from_parsed(hdr, layout) })
+}
+
+/// The TLVs of `hdr` from `tlv_start` on (D4) and their CRC32C (rule 34).
+#[inline(never)]
+fn check_tlvs<'a>(
+    hdr: &'a [u8],
+    tlv_start: usize,
+    opts: &Options,
+    record: &mut impl tlv::Record<'a>,
+) -> Result<(), ParseError> {
+    tlv::validate_recording(&hdr[tlv_start..], tlv_start, opts.haproxy_limits, record)?;
+    if opts.verify_checksum {
+        verify_crcs(hdr, tlv_start)?;
+    }
+    Ok(())
 }
 
 /// A prefix that is not all there or does not start with the signature: the first impossible
