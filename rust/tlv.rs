@@ -1,5 +1,6 @@
-//! v2 TLVs (SPEC rules 30-40, D4): type constants, the strict walk done at parse time, a lazy
-//! iterator over validated TLVs, and typed views of SSL and the cloud vendors' values.
+//! v2 TLVs (SPEC rules 30-40, D4): type constants, the strict walk done at parse time (which
+//! can hand each TLV it passes to `parse_fold`), a lazy iterator over validated TLVs, and typed
+//! views of SSL and the cloud vendors' values.
 
 use crate::error::{ErrorKind, ParseError};
 
