@@ -20,12 +20,11 @@ pub fn ipv4_text(text: &[u8]) -> Option<Ipv4Addr> {
 
 /// A whole, valid dotted quad at the start of `s` followed by `end` (`None`: the end of `s`),
 /// and its length, read in one straight pass over a 16-byte window (an address and its
-/// terminator fit in 16 bytes), field by field with no bounds check per byte (a whole
-/// `PROXY TCP4` line: 482 instructions, 533 with a loop over the slice's bytes), and a third
-/// of v1's byte-by-byte reader, which is kept for everything else (an unfinished or invalid
-/// address, and the error offsets). Speed trick `v1-tcp4-fast` in benchmarks/README.md:
-/// `ir_rs "v1 TCP4"`. Accepts exactly what the byte-by-byte reader accepts, with the same
-/// value (tested here and in v1).
+/// terminator fit in 16 bytes), field by field with no bounds check per byte, a third of v1's
+/// byte-by-byte reader, which is kept for everything else (an unfinished or invalid address,
+/// and the error offsets). v1's `quad_len` is its check-only twin for whole lines. Speed trick
+/// `v1-tcp4-fast` in benchmarks/README.md: `ir_rs "v1 TCP4"`. Accepts exactly what the
+/// byte-by-byte reader accepts, with the same value (tested here and in v1).
 pub(crate) fn read_ipv4(s: &[u8], end: Option<u8>) -> Option<(Ipv4Addr, usize)> {
     if let Some(window) = s.first_chunk::<16>() {
         return read_ipv4_window(window, s.len(), end);
