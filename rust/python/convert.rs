@@ -217,6 +217,23 @@ pub(super) fn utf8_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py,
     }
 }
 
+/// A `str` of text known to be ASCII (an address's text as a v1 line carries it), through
+/// `CPython`'s ASCII decoder, which skips the UTF-8 decoder's layers (speed trick
+/// `v1-source-ascii` in benchmarks/README.md: `ir_py "$V1" 'h.source'`). Not-ASCII bytes
+/// would raise `UnicodeDecodeError`, never be misread.
+pub(super) fn ascii_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // An address's text is at most 45 bytes, so the length fits.
+    let len = ffi::Py_ssize_t::try_from(raw.len()).unwrap_or(ffi::Py_ssize_t::MAX);
+    // SAFETY: `raw` is valid for `len` bytes during the call, and NULL asks for the strict
+    // error handler; the result is a new reference, or NULL with an exception set.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyUnicode_DecodeASCII(raw.as_ptr().cast(), len, core::ptr::null()),
+        )
+    }
+}
+
 /// `(host, port)`: the first two items of `socket.getpeername()`.
 #[inline]
 pub(super) fn inet_pair(py: Python<'_>, ip: IpAddr, port: u16) -> PyResult<Bound<'_, PyAny>> {

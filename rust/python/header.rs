@@ -15,8 +15,8 @@ use thin_vec::ThinVec;
 
 use super::build::{build_v1, build_v2_bytes, TypedTlvs};
 use super::convert::{
-    address, enum_member, host_port, incomplete_error, inet_pair, int_text, invalid_error_with,
-    parse_error, saturating_i128, utf8_text, with_bytes,
+    address, ascii_text, enum_member, host_port, incomplete_error, inet_pair, int_text,
+    invalid_error_with, parse_error, saturating_i128, utf8_text, with_bytes,
 };
 use crate::header::{End, Family, Header, Layout};
 use crate::tlv::{self, Ssl};
@@ -392,7 +392,7 @@ impl PyHeader {
                     None => bytes.get(start..).unwrap_or_default(),
                 };
                 let host =
-                    utf8_text(py, text.get(..stop.saturating_sub(start)).unwrap_or_default())?;
+                    ascii_text(py, text.get(..stop.saturating_sub(start)).unwrap_or_default())?;
                 return host_port(py, host, port);
             }
         }
