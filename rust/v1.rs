@@ -490,8 +490,12 @@ pub(crate) fn parsed_endpoint_at(line: &[u8], layout: &Layout, end: End) -> (usi
         End::Source => ((SRC_START, dst), (sport, dport.wrapping_sub(1))),
         End::Destination => ((dst, sport), (dport, (layout.len as usize).wrapping_sub(2))),
     };
+    // At most five digits (rule 12): a short loop the compiler leaves plain.
     let digits = line.get(port_start..port_stop).unwrap_or_default();
-    let port = digits.iter().fold(0u16, |v, &d| v.wrapping_mul(10).wrapping_add(u16::from(d & 15)));
+    let port = digits
+        .iter()
+        .take(5)
+        .fold(0u16, |v, &d| v.wrapping_mul(10).wrapping_add(u16::from(d & 15)));
     (start, next.wrapping_sub(1), port)
 }
 
