@@ -347,6 +347,27 @@ fn quad_len(s: &[u8]) -> Option<usize> {
     Some(i - 1)
 }
 
+/// The length of a port (rule 12) at the start of `s` followed by `end`: what [`port_fast`]
+/// checks, over an 8-byte window without a bounds check per digit, and without the value
+/// (which [`tcp4_fast`] does not keep): only five digits can exceed 65535, and five digits
+/// compare as text. Shorter input goes to [`port_fast`].
+#[inline(always)]
+fn port_len(s: &[u8], end: u8) -> Option<usize> {
+    let Some(w) = s.first_chunk::<8>() else {
+        return port_fast(s, end).map(|(_, len)| len);
+    };
+    let mut i = 0;
+    while i < 6 && w[i].is_ascii_digit() {
+        i += 1;
+    }
+    // Five digits at most, the first not a leading zero; five of them at most "65535".
+    let bad = i == 0
+        || i == 6
+        || (i > 1 && w[0] == b'0')
+        || (i == 5 && u64::from_be_bytes(*w) >> 24 > u64::from_be_bytes(*b"\0\0\065535"));
+    (!bad && w[i & 7] == end).then_some(i)
+}
+
 /// The common case of [`parse`]: a whole, valid `PROXY TCP4` line, read in one straight pass
 /// (half the time of the general pass, which is kept for everything else: other protocols,
 /// unfinished or invalid lines, and the error offsets; speed trick `v1-tcp4-fast` in
@@ -358,9 +379,9 @@ fn tcp4_fast(buf: &[u8]) -> Option<Layout> {
     let dst = SRC_START + len + 1;
     let len = quad_len(buf.get(dst..)?)?;
     let sport = dst + len + 1;
-    let (_, len) = port_fast(buf.get(sport..)?, b' ')?;
+    let len = port_len(buf.get(sport..)?, b' ')?;
     let dport = sport + len + 1;
-    let (_, len) = port_fast(buf.get(dport..)?, b'\r')?;
+    let len = port_len(buf.get(dport..)?, b'\r')?;
     let cr = dport + len;
     if buf.get(cr + 1) != Some(&b'\n') {
         return None;
