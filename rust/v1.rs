@@ -333,8 +333,8 @@ fn quad_len(s: &[u8]) -> Option<usize> {
                 return None; // leading zero
             } else if d2 > 9 {
                 i += 2;
-            } else if u32::from(d0) * 100 + u32::from(d1) * 10 + u32::from(d2) > 255 {
-                return None;
+            } else if u32::from(d0) << 16 | u32::from(d1) << 8 | u32::from(d2) > 0x02_05_05 {
+                return None; // over 255, compared digit by digit as text
             } else {
                 i += 3;
             }
