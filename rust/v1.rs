@@ -299,10 +299,9 @@ fn port_fast(s: &[u8], end: u8) -> Option<(u16, usize)> {
 
 /// The length of a whole, valid dotted quad (rule 10) at the start of `s` followed by a
 /// space: what [`read_ipv4`] checks, without making the address, which [`tcp4_fast`] does not
-/// keep, and inlined there (`v1-tcp4-fast`: the line 483 -> 415 instructions, `ir_rs "v1
-/// TCP4"`). Reads a 16-byte window (an address and its space fit), NUL-padded when `s` is
-/// shorter; `None` for anything the byte-by-byte reader should look at (tested against the
-/// general pass with the rest of [`tcp4_fast`]).
+/// keep, and inlined there (speed trick `v1-tcp4-fast`). Reads a 16-byte window (an address
+/// and its space fit), NUL-padded when `s` is shorter; `None` for anything the byte-by-byte
+/// reader should look at (tested against the general pass with the rest of [`tcp4_fast`]).
 #[inline(always)]
 fn quad_len(s: &[u8]) -> Option<usize> {
     let padded;
@@ -368,11 +367,12 @@ fn port_len(s: &[u8], end: u8) -> Option<usize> {
     (!bad && w[i & 7] == end).then_some(i)
 }
 
-/// The common case of [`parse`]: a whole, valid `PROXY TCP4` line, read in one straight pass
-/// (half the time of the general pass, which is kept for everything else: other protocols,
-/// unfinished or invalid lines, and the error offsets; speed trick `v1-tcp4-fast` in
-/// benchmarks/README.md: `ir_rs "v1 TCP4"`). Accepts only what the general pass
-/// accepts, with the same layout (tested).
+/// The common case of [`parse`]: a whole, valid `PROXY TCP4` line, checked in one straight
+/// pass that keeps only where the fields start (the addresses and ports are read again on
+/// demand), without the general pass's per-byte bookkeeping; that pass is kept for
+/// everything else: other protocols, unfinished or invalid lines, and the error offsets
+/// (speed trick `v1-tcp4-fast` in benchmarks/README.md: `ir_rs "v1 TCP4"`). Accepts only
+/// what the general pass accepts, with the same layout (tested).
 fn tcp4_fast(buf: &[u8]) -> Option<Layout> {
     let rest = buf.strip_prefix(b"PROXY TCP4 ")?;
     let len = quad_len(rest)?;
