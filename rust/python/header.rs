@@ -378,8 +378,6 @@ impl PyHeader {
                     return inet_pair(py, IpAddr::V4(*a.ip()), a.port());
                 }
             } else {
-                // The layout came from parsing these bytes: the port text is known good.
-                let (start, stop, port) = v1::parsed_endpoint_at(bytes, layout, end);
                 // Copied to an 8-byte aligned buffer first: CPython's ASCII decoder reads
                 // aligned words, and byte by byte otherwise (90 vs 34 instructions:
                 // speed trick `v1-source-aligned`, `ir_py "$V1" 'h.source'`).
@@ -387,6 +385,8 @@ impl PyHeader {
                 // line, so 16 bytes from its start are there: one fixed-size copy.
                 #[repr(align(8))]
                 struct Aligned([u8; 16]);
+                // The layout came from parsing these bytes: the port text is known good.
+                let (start, stop, port) = v1::parsed_endpoint_at(bytes, layout, end);
                 let text = match bytes.get(start..).and_then(<[u8]>::first_chunk::<16>) {
                     Some(head) => &Aligned(*head).0[..],
                     None => bytes.get(start..).unwrap_or_default(),
