@@ -43,6 +43,7 @@ __all__ = [
     "parse_spp",
     "_header_from_bytes",
     "_Scanner",
+    "_TrustedNetworks",
 ]
 
 __version__: Final[str]
@@ -557,3 +558,17 @@ class _Scanner:
     @property
     def position(self) -> int:
         """Where the search resumes: past the last header returned."""
+
+@final
+class _TrustedNetworks:
+    """The trusted networks of a ``ServerOptions``, compiled for the per-connection test.
+
+    *v4* and *v6* are lists of ``(network address as int, prefix length)``; *unix*: whether
+    peers without an IP address (UNIX sockets) are trusted."""
+
+    def __new__(
+        cls, v4: list[tuple[int, int]], v6: list[tuple[int, int]], unix: bool, /
+    ) -> _TrustedNetworks: ...
+    def allows(self, peer: object, /) -> bool:
+        """Whether *peer* (a socket's ``getpeername()``) is in the trusted networks; a peer that
+        is not an ``(host, port, ...)`` tuple (a UNIX socket's path) is when *unix* was set."""

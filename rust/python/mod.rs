@@ -11,11 +11,12 @@
 //! - `helpers`: `crc32c()`, `detect()`, `find_signature()`.
 //! - `spp`: Cloudflare's Simple Proxy Protocol: `parse_spp()`, `build_spp()`, `SppHeader`.
 //! - `scan`: `_Scanner`, the iterator behind `scan()`.
+//! - `trust`: `_TrustedNetworks`, the servers' per-connection test of the peer's address.
 //! - `fastcall`: the raw `METH_FASTCALL` entries of the hot functions.
 //! - this file: the module's registration.
 //!
 //! Threads. What each piece assumes, checked for a free-threaded (no-GIL) interpreter:
-//! - `Header`, `Tlv` and `SslInfo` are `frozen` and never change after creation: safe to
+//! - `Header`, `Tlv`, `SslInfo` and `_TrustedNetworks` are `frozen` and never change after creation: safe to
 //!   share between threads. `Parser` is `frozen` with its state behind a mutex: a call made
 //!   while another runs gets a `ValueError` (never corrupt state, never a wait).
 //! - `fastcall::fast_entry` assumes the calling thread is attached to the interpreter, which
@@ -51,6 +52,7 @@ mod helpers;
 mod parser;
 mod scan;
 mod spp;
+mod trust;
 
 use build::{BuildV1, BuildV2};
 use fastcall::add_fast;
@@ -86,5 +88,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SPP_MAGIC", PyBytes::new(m.py(), &crate::spp::MAGIC))?;
     m.add("SPP_SIZE", crate::spp::LEN)?;
     m.add_class::<scan::PyScanner>()?;
+    m.add_class::<trust::PyTrustedNetworks>()?;
     Ok(())
 }

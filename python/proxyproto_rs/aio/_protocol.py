@@ -123,10 +123,10 @@ class HeaderProtocol(asyncio.BaseProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio.Transport: no isinstance check.
         self._transport = transport  # type: ignore[assignment]
-        options = self._options
         peer = transport.get_extra_info("peername")
         self._peer = peer
-        if not options.trusts(peer):
+        if not self._factory.trusts(peer):
+            options = self._options
             if options.untrusted == "reject":
                 self._refuse("untrusted_peer", "peer is not in the trusted networks")
             elif self._policy_allows(None):
@@ -250,7 +250,9 @@ class HeaderProtocol(asyncio.BaseProtocol):
                     header = parser.feed(data)
                 else:
                     assert header is not None
-                    trailing = bytes(data[header.length :])
+                    tail = data[header.length :]
+                    # A memoryview reads the shared read buffer: copy it out before the next read.
+                    trailing = tail if isinstance(tail, bytes) else bytes(tail)
             else:
                 header = parser.feed(data)
                 if header is not None:
