@@ -85,6 +85,7 @@ DEFAULT_LOG_FIRST: Final = 5
 DEFAULT_LOG_INTERVAL: Final = 60.0
 """Seconds between summaries of the refusals not logged one by one, by default."""
 
+
 class ServerOptionsKwargs(TypedDict, total=False):
     """The keyword-argument form of :class:`ServerOptions` (for ``**kwargs`` typing)."""
 
