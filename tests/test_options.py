@@ -227,6 +227,22 @@ def test_trust_has_no_per_host_state() -> None:
         assert not opts.trusts((f"11.{i // 256 % 256}.{i % 256}.1", 1))
 
 
+def test_trust_test_makes_no_ipaddress_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The per-connection test reads the peer's text in the core: ipaddress is used only when
+    # the options are made, never for a peer, first-seen or not.
+    opts = ServerOptions(trusted=["10.0.0.0/8", "::ffff:127.0.0.0/104", "2001:db8::/32"])
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("ipaddress used per connection")
+
+    for name in ("ip_address", "IPv4Address", "IPv6Address"):
+        monkeypatch.setattr(ipaddress, name, refuse)
+    assert opts.trusts(("10.1.2.3", 1))
+    assert opts.trusts(("127.0.0.1", 1))
+    assert opts.trusts(("2001:db8::7", 1, 0, 0))
+    assert not opts.trusts(("192.0.2.1", 1))
+
+
 def test_trusted_networks_refuses_a_prefix_too_long() -> None:
     from proxyproto_rs._core import _TrustedNetworks
 
