@@ -11,6 +11,8 @@
 //! - `helpers`: `crc32c()`, `detect()`, `find_signature()`.
 //! - `spp`: Cloudflare's Simple Proxy Protocol: `parse_spp()`, `build_spp()`, `SppHeader`.
 //! - `scan`: `_Scanner`, the iterator behind `scan()`.
+//! - `socket_reader`: `_SocketReader`, `sync.read_header`'s one-call path for a header
+//!   already waiting on a socket (Unix only).
 //! - `fastcall`: the raw `METH_FASTCALL` entries of the hot functions.
 //! - this file: the module's registration.
 //!
@@ -23,7 +25,7 @@
 //!   pointers are borrowed from the caller for the call. The `PyOnceLock` statics (error
 //!   classes, enum members, the checked twins) initialise once under their own lock.
 //! - `crc32c()` and `find_signature()` detach from the interpreter only over `bytes`, which
-//!   are immutable.
+//!   are immutable. `_SocketReader.read` detaches over its own stack or heap buffer.
 //! - `convert::with_bytes` reads a mutable exporter's memory (`bytearray`, `memoryview`,
 //!   `array`) in place. With the GIL held and no Python code run meanwhile, no other thread
 //!   can write it; without a GIL another thread could, which is a data race on the `&[u8]`
@@ -50,6 +52,8 @@ mod header;
 mod helpers;
 mod parser;
 mod scan;
+#[cfg(unix)]
+mod socket_reader;
 mod spp;
 
 use build::{BuildV1, BuildV2};
@@ -74,6 +78,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTlv>()?;
     m.add_class::<PySslInfo>()?;
     m.add_class::<PySppHeader>()?;
+    #[cfg(unix)]
+    m.add_class::<socket_reader::PySocketReader>()?;
     add_fast::<Parse>(m)?;
     m.add_function(wrap_pyfunction!(_header_from_bytes, m)?)?;
     add_fast::<BuildV1>(m)?;
