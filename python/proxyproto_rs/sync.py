@@ -420,10 +420,12 @@ class ProxyProtocolMixin:
 
     def finish_request(self, request: Any, client_address: Address) -> None:
         """Read the header, then run the handler with the real client address."""
-        opts = self.proxy_options or ServerOptions()
-        pending = self._proxy_pending(opts, +1)
+        opts = self.proxy_options or resolve(None, {})
+        counted = opts.max_pending is not None
+        if counted:
+            pending = self._proxy_pending(+1)
         try:
-            if pending is not None and pending > cast(int, opts.max_pending):
+            if counted and pending > cast(int, opts.max_pending):
                 raise PeerRefusedError(
                     f"{pending - 1} connections wait for a header", kind="too_many_pending"
                 )
@@ -435,8 +437,11 @@ class ProxyProtocolMixin:
             self._proxy_refused(opts, client_address, exc)
             return  # socketserver then closes the request (shutdown_request)
         finally:
-            self._proxy_pending(opts, -1)
-        seen: dict[int, tuple[Header | None, Address]] = self.__dict__.setdefault("_proxy_seen", {})
+            if counted:
+                self._proxy_pending(-1)
+        seen: dict[int, tuple[Header | None, Address]] | None = self.__dict__.get("_proxy_seen")
+        if seen is None:
+            seen = self.__dict__.setdefault("_proxy_seen", {})
         self._proxy_wsgi_handler()
         seen[id(served)] = (header, client_address)
         try:
@@ -459,10 +464,8 @@ class ProxyProtocolMixin:
         with lock:
             log.refused(kind, peer, str(exc))
 
-    def _proxy_pending(self, opts: ServerOptions, delta: int) -> int | None:
+    def _proxy_pending(self, delta: int) -> int:
         """Count connections waiting for their header (``max_pending``); the new count."""
-        if opts.max_pending is None:
-            return None
         lock: threading.Lock = self.__dict__.get("_proxy_lock") or self.__dict__.setdefault(
             "_proxy_lock", threading.Lock()
         )
@@ -472,16 +475,20 @@ class ProxyProtocolMixin:
         return count
 
     def _proxy_wsgi_handler(self) -> None:
-        """Swap a WSGI handler class for one that puts the header into the environ."""
+        """Swap a WSGI handler class for one that puts the header into the environ.
+
+        Decided once per handler class (a dict lookup per connection after that): asking a
+        class for an attribute it lacks raises and catches an ``AttributeError`` inside.
+        """
         server: Any = self
         cls = server.RequestHandlerClass
-        if getattr(cls, "_proxyproto_env", False):
-            return
         wrapped = ProxyProtocolMixin._proxy_env_handlers.get(cls)
         if wrapped is None:
-            wrapped = _environ_handler(cls)
+            wrapped = cls if getattr(cls, "_proxyproto_env", False) else _environ_handler(cls)
             ProxyProtocolMixin._proxy_env_handlers[cls] = wrapped
-        server.RequestHandlerClass = wrapped
+            ProxyProtocolMixin._proxy_env_handlers[wrapped] = wrapped
+        if wrapped is not cls:
+            server.RequestHandlerClass = wrapped
 
 
 def _environ_handler(cls: type[Any]) -> type[Any]:
