@@ -24,6 +24,15 @@ pub const MAX_LEN: usize = PREFIX_LEN + 0xFFFF;
 /// # Errors
 /// The first impossible byte of the prefix, or what is wrong with the rest.
 pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, ParseError> {
+    parse_recording(buf, opts, &mut ())
+}
+
+/// [`parse`], telling `record` where each TLV lies as the check walks them.
+pub(crate) fn parse_recording<'a>(
+    buf: &'a [u8],
+    opts: &Options,
+    record: &mut impl tlv::Record<'a>,
+) -> Result<Status<Header<'a>>, ParseError> {
     // The whole prefix as one fixed-size array and the signature compared as one 12-byte
     // array (a few word compares); the byte-by-byte walk that finds the first wrong byte runs
     // only when this fails. Measured: speed trick `v2-prefix` in benchmarks/README.md.
@@ -40,8 +49,7 @@ pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, Pa
     if total > opts.max_size {
         return Err(ParseError::new(ErrorKind::HeaderTooLarge, 14));
     }
-    let addr_len = family.address_block_len();
-    let mut layout = Layout {
+    let layout = Layout {
         version: 2,
         command,
         family,
@@ -50,8 +58,33 @@ pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, Pa
         tlv_start: total as u32,
         len: total as u32,
     };
+    // IPv4's address block length comes from a branch, not from the table: the TLV check
+    // starts right after the block, and a length loaded from a table made every parse wait
+    // for that load before it could read its first TLV, where a predicted branch lets it start
+    // at once (speed trick `v2-addr-branch` in benchmarks/README.md). IPv4 gets its own copy
+    // of the rest with the length a constant; a three-way `match` (IPv6 too) became a jump
+    // table again and lost the gain on IPv4.
+    if family == Family::Inet {
+        after_prefix(buf, opts, record, layout, 12)
+    } else {
+        after_prefix(buf, opts, record, layout, family.address_block_len())
+    }
+}
+
+/// The rest of [`parse_recording`] once the prefix is good: the address block (`addr_len`
+/// bytes for the family), TLVs and CRC32C.
+#[inline(always)]
+#[allow(clippy::inline_always)] // one copy per constant `addr_len` is the point: see the caller
+fn after_prefix<'a>(
+    buf: &'a [u8],
+    opts: &Options,
+    record: &mut impl tlv::Record<'a>,
+    mut layout: Layout,
+    addr_len: usize,
+) -> Result<Status<Header<'a>>, ParseError> {
+    let total = layout.len as usize;
     let with_addresses = layout.has_addresses();
-    if with_addresses && body_len < addr_len {
+    if with_addresses && total < PREFIX_LEN + addr_len {
         // Known from the length field alone (D1; CVE-2019-14243's shape).
         return Err(ParseError::new(ErrorKind::V2AddressTruncated, 14));
     }
@@ -65,15 +98,27 @@ pub fn parse<'a>(buf: &'a [u8], opts: &Options) -> Result<Status<Header<'a>>, Pa
         local_tlv_start(hdr, addr_len).unwrap_or(total)
     };
     if tlv_start < total {
-        tlv::validate(&hdr[tlv_start..], tlv_start, opts.haproxy_limits)?;
-        if opts.verify_checksum {
-            verify_crcs(hdr, tlv_start)?;
-        }
+        check_tlvs(hdr, tlv_start, opts, record)?;
     }
     // The header is made here, where the layout's fields are in registers, and returned as is
     // by `crate::parse` (see Layout).
     layout.tlv_start = tlv_start as u32;
     Ok(Status::Complete { consumed: total, header: Header::from_parsed(hdr, layout) })
+}
+
+/// The TLVs of `hdr` from `tlv_start` on (D4) and their CRC32C (rule 34).
+#[inline(never)]
+fn check_tlvs<'a>(
+    hdr: &'a [u8],
+    tlv_start: usize,
+    opts: &Options,
+    record: &mut impl tlv::Record<'a>,
+) -> Result<(), ParseError> {
+    tlv::validate_recording(&hdr[tlv_start..], tlv_start, opts.haproxy_limits, record)?;
+    if opts.verify_checksum {
+        verify_crcs(hdr, tlv_start)?;
+    }
+    Ok(())
 }
 
 /// A prefix that is not all there or does not start with the signature: the first impossible

@@ -8,11 +8,14 @@
 //! prefix of a complete header is Partial, an error stays the same error), `needed` never
 //! points past the end of the header (exact for v2 once the 16-byte prefix is in), and a v1
 //! or v2-prefix error is decided at the byte it names (D1). Looser options never reject what
-//! stricter ones accept.
+//! stricter ones accept. `parse_fold` decides the same and folds exactly the TLVs `Header::tlvs`
+//! yields.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proxyproto_rs::{parse, tlv, v2, Addresses, ErrorKind, Options, ParseError, Status};
+use proxyproto_rs::{
+    parse, parse_fold, tlv, v2, Addresses, ErrorKind, Options, ParseError, Status,
+};
 
 /// Errors decided by the byte they name (v1 and the v2 prefix, D1).
 fn decided_at_its_byte(kind: ErrorKind) -> bool {
@@ -35,6 +38,20 @@ enum Outcome {
 }
 
 fn check(data: &[u8], opts: &Options) -> Outcome {
+    // `parse_fold` decides as `parse` does and folds exactly the TLVs `Header::tlvs` walks.
+    let folded = parse_fold(data, opts, Vec::new(), |all, t| all.push(t));
+    match (&folded, parse(data, opts)) {
+        (
+            Ok(Status::Complete { header: (h, all), consumed: n }),
+            Ok(Status::Complete { header, consumed }),
+        ) => {
+            assert_eq!((h.layout(), *n), (header.layout(), consumed));
+            assert!(all.iter().copied().eq(header.tlvs()), "fold differs from the walk");
+        }
+        (Ok(Status::Partial { needed: a }), Ok(Status::Partial { needed: b })) => assert_eq!(*a, b),
+        (Err(a), Err(b)) => assert_eq!(*a, b),
+        (a, b) => panic!("parse_fold {a:?} but parse {b:?}"),
+    }
     match parse(data, opts) {
         Ok(Status::Complete { header, consumed }) => {
             assert!(consumed <= data.len() && consumed >= 15);

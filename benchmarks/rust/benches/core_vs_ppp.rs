@@ -1,8 +1,10 @@
 //! proxyproto_rs core vs the `ppp` crate, on the inputs of benchmarks/bench.py.
 //!
 //! Each parse case parses header + 100 B payload and reads the source address (and, for the
-//! TLV case, walks every TLV and sums the value lengths), so both crates do the same work:
-//! ppp's `Header::try_from` decodes the addresses eagerly, ours on `source()`. ppp does not
+//! TLV case, reads every TLV and sums the value lengths), so both crates do the same work:
+//! ppp's `Header::try_from` decodes the addresses eagerly, ours on `source()`. Ours reads the
+//! TLVs through `parse_fold`, which hands them over in the pass of the parse-time check;
+//! `ours.tlvs()` walks them again after it through `Header::tlvs`. ppp does not
 //! verify CRC32C, so the TLV case runs ours with `verify_checksum` off, and once more with it
 //! on for information. ppp checks no TLV rule at parse time either (D4: ours refuses a header
 //! whose TLVs do not frame or break a type's length rule), so `ppp+check` is the equal-work
@@ -33,12 +35,14 @@ fn parse(c: &mut Criterion) {
     assert_eq!(ppp_v2_source(&v2), expect);
     assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_tlv_sum(&tlvs));
     assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_checked_tlv_sum(&tlvs));
+    assert_eq!(ours_lazy_tlv_sum(&tlvs, &opts), ppp_tlv_sum(&tlvs));
     // The check refuses what ours refuses: an SSL value whose sub-TLVs do not frame.
     let mut bad = tlvs.clone();
     let ssl_len = 75; // the SSL TLV's low length byte: 5 + 10 + 20 bytes
     assert_eq!(bad[ssl_len], 35);
     bad[ssl_len + 1 + 5 + 2] += 1; // VERSION sub-TLV one byte longer than it is
     assert_eq!(ours_tlv_sum(&bad, &no_crc), 0);
+    assert_eq!(ours_lazy_tlv_sum(&bad, &no_crc), 0);
     assert_eq!(ppp_checked_tlv_sum(&bad), 0);
     assert!(ppp_tlv_sum(&bad) > 0);
     assert!(ours_tlv_sum(&tlvs, &opts) > 0);
@@ -68,6 +72,9 @@ fn parse(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("v2_tlvs", "ours+crc"), |b| {
         b.iter(|| ours_tlv_sum(black_box(&tlvs), &opts));
+    });
+    g.bench_function(BenchmarkId::new("v2_tlvs", "ours.tlvs()"), |b| {
+        b.iter(|| ours_lazy_tlv_sum(black_box(&tlvs), &no_crc));
     });
     g.finish();
 }

@@ -48,6 +48,7 @@ fn main() {
     assert_eq!(ours_source(&v2, &opts), expect);
     assert_eq!(ppp_v2_source(&v2), expect);
     assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_checked_tlv_sum(&tlvs));
+    assert_eq!(ours_lazy_tlv_sum(&tlvs, &opts), ppp_checked_tlv_sum(&tlvs));
     let some = |r: Option<(std::net::IpAddr, u16)>| usize::from(r.is_some());
     let groups: Vec<(&str, Vec<Row<'_>>)> = vec![
         (
@@ -71,6 +72,7 @@ fn main() {
                 ("ppp", Box::new(|| ppp_tlv_sum(black_box(&tlvs)))),
                 ("ppp+check", Box::new(|| ppp_checked_tlv_sum(black_box(&tlvs)))),
                 ("ours+crc", Box::new(|| ours_tlv_sum(black_box(&tlvs), &opts))),
+                ("ours.tlvs()", Box::new(|| ours_lazy_tlv_sum(black_box(&tlvs), &no_crc))),
             ],
         ),
     ];

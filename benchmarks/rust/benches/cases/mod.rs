@@ -68,7 +68,17 @@ pub fn ppp_v2_source(buf: &[u8]) -> Option<(IpAddr, u16)> {
     }
 }
 
+/// Every TLV folded in the pass of the parse-time check (`parse_fold`), what a caller
+/// reading every TLV uses.
 pub fn ours_tlv_sum(buf: &[u8], opts: &Options) -> usize {
+    match proxyproto_rs::parse_fold(buf, opts, 0, |sum, t| *sum += t.value.len()) {
+        Ok(Status::Complete { header: (_, sum), .. }) => sum,
+        _ => 0,
+    }
+}
+
+/// Every TLV through `Header::tlvs`, which walks them again after the check.
+pub fn ours_lazy_tlv_sum(buf: &[u8], opts: &Options) -> usize {
     match proxyproto_rs::parse(buf, opts) {
         Ok(Status::Complete { header, .. }) => header.tlvs().map(|t| t.value.len()).sum(),
         _ => 0,
