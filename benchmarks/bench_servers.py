@@ -215,6 +215,9 @@ def server(kind: str, proxied: bool, workdir: Path) -> Iterator[tuple[int, int]]
             "--threads", "2" if kind.endswith("gthread") else "1", "--log-level", "warning",
             "--pythonpath", str(workdir), "-k", ours if proxied else plain,
             "--proxy-allow-from", "127.0.0.1", "-b", f"127.0.0.1:{port}", app,
+            # The client gunicorn sees is 127.0.0.1 plain and 203.0.113.7 proxied: both may
+            # send forwarding headers, so both do gunicorn's same per-request header work.
+            "--forwarded-allow-ips", "127.0.0.1,203.0.113.7",
         ]  # fmt: skip
     else:
         argv = [sys.executable, str(workdir / "bench_apps.py"), kind, str(port)]
