@@ -7,6 +7,8 @@ builder is not only checked against its own parser.
 
 from __future__ import annotations
 
+import ipaddress
+import random
 import struct
 import zlib
 
@@ -131,6 +133,39 @@ def test_rule23_build_v2_every_family(
     else:
         assert h.source == src
         assert h.family is Family.UNIX
+
+
+def test_rule23_build_v2_addresses_only_matches_hand_assembled() -> None:
+    """`build_v2(source, destination)` with no other argument (written on the stack) gives
+    the bytes of a hand-assembled header and of the general builder (any keyword), for
+    random IPv4 and IPv6 endpoints, the port edges and socket names with a zone."""
+    rng = random.Random(13)
+    cases: list[tuple[tuple[object, ...], tuple[object, ...]]] = [
+        (("0.0.0.0", 0), ("255.255.255.255", 65535)),
+        (("::", 0), ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535)),
+        (("fe80::1%eth0", 1, 0, 2), ("fe80::2", 2, 0, 2)),
+        (A6, B6),
+    ]
+    for _ in range(300):
+        v4 = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(2)]
+        v6 = [str(ipaddress.IPv6Address(rng.getrandbits(128))) for _ in range(2)]
+        ports = [rng.randrange(65536) for _ in range(2)]
+        cases.append(((v4[0], ports[0]), (v4[1], ports[1])))
+        cases.append(((v6[0], ports[0]), (v6[1], ports[1])))
+    for src, dst in cases:
+        hosts = [str(h).split("%")[0] for h in (src[0], dst[0])]
+        sport, dport = int(src[1]), int(dst[1])  # type: ignore[call-overload]
+        if ":" in hosts[0]:
+            wire = v2(0x21, 0x21, inet6_block(hosts[0], hosts[1], sport, dport))
+        else:
+            wire = v2(0x21, 0x11, inet4_block(hosts[0], hosts[1], sport, dport))
+        assert pp.build_v2(src, dst) == wire, (src, dst)  # type: ignore[arg-type]
+        assert pp.build_v2(src, dst, tlvs=()) == wire  # type: ignore[arg-type]
+    with pytest.raises(pp.BuildError) as plain:
+        pp.build_v2(A4, A6)
+    with pytest.raises(pp.BuildError) as general:
+        pp.build_v2(A4, A6, tlvs=())
+    assert (plain.value.kind, str(plain.value)) == (general.value.kind, str(general.value))
 
 
 def test_rule24_build_v2_without_addresses_is_local_unspec() -> None:

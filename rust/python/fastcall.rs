@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyCFunction, PyDict, PyString, PyTuple};
 
-use super::build::{build_v1, build_v2_bytes, BuildV1, BuildV2, TypedTlvs};
+use super::build::{build_v1, build_v2_bytes, build_v2_plain, BuildV1, BuildV2, TypedTlvs};
 use super::convert::{options, with_bytes};
 use super::header::header_from;
 use super::helpers::Crc32c;
@@ -387,10 +387,8 @@ impl FastFunction for BuildV2 {
                 [s, d] => [Some(call.get(py, s)), Some(call.get(py, d))],
                 _ => return None,
             };
-            let typed = TypedTlvs::default();
             let (s, d) = (given(ends[0].as_ref()), given(ends[1].as_ref()));
-            let made = build_v2_bytes(py, s, d, None, None, None, false, &typed);
-            return Some(made.map(|raw| PyBytes::new(py, &raw).into_any()));
+            return Some(build_v2_plain(py, s, d).map(Bound::into_any));
         }
         let [source, destination, command, protocol, tlvs, crc32c, alpn, authority, unique_id, netns, aws_vpce_id] =
             call.bind(py, &Self::PARAMS)?;

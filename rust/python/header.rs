@@ -7,6 +7,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write as _;
 
 use pyo3::exceptions::{PyIndexError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyTuple};
@@ -112,28 +113,68 @@ impl PyTlv {
     }
 }
 
+/// The TLVs as a tuple of `Tlv`s, filled in place: collecting them into a `Vec` first cost a
+/// `malloc` and a `free` per read (speed trick `tlv-tuple` in benchmarks/README.md:
+/// `ir_py "$TLV6" 'r = h.tlvs'`).
 pub(super) fn tlv_tuple<'py>(
     py: Python<'py>,
     tlvs: tlv::Tlvs<'_>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let items =
-        tlvs.map(|t| PyTlv::new_bound(py, t.kind, t.value)).collect::<PyResult<Vec<_>>>()?;
-    PyTuple::new(py, items)
+    let len = tlvs.clone().count();
+    // SAFETY: `PyTuple_New` returns a new reference or NULL with an exception set.
+    let tuple = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(len as ffi::Py_ssize_t))?
+            .cast_into_unchecked::<PyTuple>()
+    };
+    let mut filled = 0;
+    for (i, t) in tlvs.take(len).enumerate() {
+        let item = PyTlv::new_bound(py, t.kind, t.value)?;
+        filled += 1;
+        // SAFETY: `tuple` is new, not yet shared, and `i < len`, its size; `PyTuple_SetItem`
+        // takes over the reference `into_ptr` gives up (and drops it on failure).
+        if unsafe { ffi::PyTuple_SetItem(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) }
+            < 0
+        {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    // The walk is the same both times; were it not, an unfilled slot must never be seen.
+    if filled != len {
+        return Err(PyValueError::new_err("the TLVs changed while being read"));
+    }
+    Ok(tuple)
 }
 
 // A view of its header's bytes: copying the TLV cost a malloc and a free per `Header.ssl`
-// read (measure: `python benchmarks/bench.py --only TLVs`, whose read takes `h.ssl`).
+// read (measure: `python benchmarks/bench.py --only TLVs`, whose read takes `h.ssl`). Where
+// the value lies is kept, so that each property read skips the walk over the header's TLVs
+// (speed trick `ssl-view` in benchmarks/README.md: `ir_py "$TLV6" 's = h.ssl; r = (s.version,
+// s.cn)'`). No `freelist` here or on `Tlv`: with three classes using one, `PyO3`'s freelist
+// code was no longer inlined into `Header`'s, +18 instructions on every `parse(d)`.
 /// The PP2_TYPE_SSL TLV (0x20): client flags, verify result and sub-TLVs (SPEC 37-38).
 #[pyclass(module = "proxyproto_rs._core", name = "SslInfo", frozen)]
 pub struct PySslInfo {
     pub(super) header: Py<PyHeader>,
+    /// The SSL TLV's value: its start and end in the header's bytes.
+    value: (u32, u32),
 }
 
 impl PySslInfo {
+    /// The SSL TLV of `header`, if it has one that decodes.
+    fn of(header: &Bound<'_, PyHeader>) -> Option<Self> {
+        let t = header.get().view().tlv(tlv::SSL)?;
+        Ssl::new(t.value)?;
+        // A TLV's value starts 3 bytes after its type byte; headers are under 64 KiB + 16.
+        let start = u32::try_from(t.offset + 3).ok()?;
+        let end = start.checked_add(u32::try_from(t.value.len()).ok()?)?;
+        Some(Self { header: header.clone().unbind(), value: (start, end) })
+    }
+
     pub(super) fn ssl(&self) -> Ssl<'_> {
-        // Made only for a header with an SSL TLV, and headers never change.
+        // Made only for a header with an SSL TLV that decodes, and headers never change.
         let none = Ssl { client: 0, verify: 0, sub: &[], sub_offset: 5 };
-        self.header.get().view().ssl().unwrap_or(none)
+        let (start, end) = (self.value.0 as usize, self.value.1 as usize);
+        self.header.get().bytes().get(start..end).and_then(Ssl::new).unwrap_or(none)
     }
 
     pub(super) fn text<'py>(
@@ -496,7 +537,7 @@ impl PyHeader {
     /// TLV 0x20: TLS details of the client connection.
     #[getter]
     fn ssl(slf: &Bound<'_, Self>) -> Option<PySslInfo> {
-        slf.get().view().ssl().map(|_| PySslInfo { header: slf.clone().unbind() })
+        PySslInfo::of(slf)
     }
 
     /// TLV 0x30: network namespace name.
