@@ -16,6 +16,7 @@ ratios. The whole run stays under a minute with the defaults.
     python benchmarks/bench_aio.py                 # all variants (~50 s)
     python benchmarks/bench_aio.py --quick         # smoke run (~10 s)
     python benchmarks/bench_aio.py --only wrap     # variants whose name contains "wrap"
+    python benchmarks/bench_aio.py --rounds 5 --median   # the median round of five
 
 For the wrapper's own cost without the run-to-run noise of sockets and a shared machine,
 ``benchmarks/aio_cost.py`` drives the same protocols through a fake transport and counts
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -315,7 +317,12 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=1.2, help="seconds per measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="best of this many rounds")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds (variants interleaved)")
+    parser.add_argument(
+        "--median",
+        action="store_true",
+        help="report each variant's median round instead of its best (for several rounds)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 0.2 s, one round")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--only", default="", help="run variants whose name contains this")
@@ -353,7 +360,8 @@ def main() -> None:
     reqs: dict[str, list[Sample]] = {n: [] for n in names}
     print(
         f"loopback, {os.cpu_count()} cores, {args.concurrency} concurrent clients, "
-        f"{args.duration} s per measurement, best of {args.rounds} rounds (variants "
+        f"{args.duration} s per measurement, {'median' if args.median else 'best'} of "
+        f"{args.rounds} rounds (variants "
         f"interleaved), client on {client_loop}, Python {sys.version.split()[0]}"
     )
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -385,10 +393,14 @@ def main() -> None:
             for proc, _ in servers.values():
                 stop_server(proc)
 
-    def best_rate(samples: list[Sample]) -> float:
+    def rate_of(samples: list[Sample]) -> float:
+        if args.median:
+            return statistics.median(x.rate for x in samples)
         return max(x.rate for x in samples)
 
-    def best_cpu(samples: list[Sample]) -> float:
+    def cpu_of(samples: list[Sample]) -> float:
+        if args.median:
+            return statistics.median(x.cpu_us for x in samples)
         return min(x.cpu_us for x in samples)
 
     width = max(len(n) for n in names)
@@ -401,17 +413,17 @@ def main() -> None:
         c, r = conns[name], reqs[name]
         errors = sum(x.errors for x in c + r)
         print(
-            f"{name:<{width}}  {best_rate(c):>7.0f}  {best_cpu(c):>11.1f}  {best_rate(r):>7.0f}"
-            f"  {best_cpu(r):>10.1f}  {errors:>6}"
+            f"{name:<{width}}  {rate_of(c):>7.0f}  {cpu_of(c):>11.1f}  {rate_of(r):>7.0f}"
+            f"  {cpu_of(r):>10.1f}  {errors:>6}"
         )
     print()
     print("cost against the same server unwrapped (wall-clock rate; server CPU per item):")
     for name, base in BASELINE.items():
         if name in conns and base in conns:
-            rc = best_rate(conns[name]) / best_rate(conns[base])
-            rr = best_rate(reqs[name]) / best_rate(reqs[base])
-            cc = best_cpu(conns[name]) / best_cpu(conns[base])
-            cr = best_cpu(reqs[name]) / best_cpu(reqs[base])
+            rc = rate_of(conns[name]) / rate_of(conns[base])
+            rr = rate_of(reqs[name]) / rate_of(reqs[base])
+            cc = cpu_of(conns[name]) / cpu_of(conns[base])
+            cr = cpu_of(reqs[name]) / cpu_of(reqs[base])
             print(
                 f"  {name:<{width}}  conn/s x{rc:.2f}, CPU/conn x{cc:.2f} ({(cc - 1) * 100:+.0f}%)"
                 f"  |  req/s x{rr:.2f}, CPU/req x{cr:.2f} ({(cr - 1) * 100:+.0f}%)"
@@ -420,8 +432,8 @@ def main() -> None:
     if a in conns and b in conns:
         print(
             f"  aio.start_server vs proxy-protocol pkg: CPU/conn x"
-            f"{best_cpu(conns[a]) / best_cpu(conns[b]):.2f}, CPU/req x"
-            f"{best_cpu(reqs[a]) / best_cpu(reqs[b]):.2f} (below 1: aio is cheaper)"
+            f"{cpu_of(conns[a]) / cpu_of(conns[b]):.2f}, CPU/req x"
+            f"{cpu_of(reqs[a]) / cpu_of(reqs[b]):.2f} (below 1: aio is cheaper)"
         )
     print(
         "\nThe server-CPU ratios are the robust figure on a busy machine: the wall-clock rates"

@@ -14,7 +14,10 @@ each have a core. Two modes:
 With the integration the client sends a 28-byte v2 header (TCP4) first, as an AWS NLB does;
 without it, nothing. Server CPU is user + system time of every process of the server's
 session (nanoseconds from /proc/PID/task/TID/schedstat) over the run, divided by the
-requests served; req/s is wall-clock, so
+requests served, except for the servers that start a thread per connection (http.server,
+werkzeug): a thread that has exited leaves no schedstat behind, so those report their own
+process CPU time (``time.process_time_ns()``, every thread that ever ran included) at
+``GET /cpu``, asked once before and once after each run. req/s is wall-clock, so
 it includes the Python client. Both variants of a server run at once and are measured in
 alternation, ``--repeat`` rounds, keeping each one's best (highest req/s, lowest CPU), so a
 load change on a shared machine hits both alike. Nothing is asserted; the script prints one
@@ -57,6 +60,8 @@ SERVERS = [
     "werkzeug",
 ]
 KEEPS_ALIVE = {"aiohttp", "tornado", "gunicorn-gthread", "gunicorn-uvicorn", "http.server"}
+THREAD_PER_CONNECTION = {"http.server", "werkzeug"}
+"""Servers whose CPU time is asked from the server itself (``GET /cpu``)."""
 
 APPS = """
 import asyncio, sys
@@ -64,8 +69,13 @@ import asyncio, sys
 BODY = b"hello, world\\n"
 
 def wsgi(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
-    return [BODY]
+    body = cpu_time() if environ.get("PATH_INFO") == "/cpu" else BODY
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+def cpu_time():
+    import time
+    return str(time.process_time_ns()).encode()
 
 async def asgi(scope, receive, send):
     if scope["type"] == "lifespan":
@@ -117,11 +127,12 @@ def http_server_main(port, proxied):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out in two writes
         def do_GET(self):
+            body = cpu_time() if self.path == "/cpu" else BODY
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", "13")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(BODY)
+            self.wfile.write(body)
         def log_message(self, *args):
             pass
     base = http.server.ThreadingHTTPServer
@@ -204,6 +215,9 @@ def server(kind: str, proxied: bool, workdir: Path) -> Iterator[tuple[int, int]]
             "--threads", "2" if kind.endswith("gthread") else "1", "--log-level", "warning",
             "--pythonpath", str(workdir), "-k", ours if proxied else plain,
             "--proxy-allow-from", "127.0.0.1", "-b", f"127.0.0.1:{port}", app,
+            # The client gunicorn sees is 127.0.0.1 plain and 203.0.113.7 proxied: both may
+            # send forwarding headers, so both do gunicorn's same per-request header work.
+            "--forwarded-allow-ips", "127.0.0.1,203.0.113.7",
         ]  # fmt: skip
     else:
         argv = [sys.executable, str(workdir / "bench_apps.py"), kind, str(port)]
@@ -285,12 +299,29 @@ class Result:
     cpu_us: float = float("inf")
 
 
-def measure_once(port: int, sid: int, proxied: bool, mode: str, count: int) -> Result:
+def _process_cpu(port: int, proxied: bool) -> float:
+    """CPU seconds the server process has used, every thread included (``GET /cpu``)."""
+    request = b"GET /cpu HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall((HEADER if proxied else b"") + request)
+        answer = _read_all(s)
+    return int(answer.rpartition(b"\r\n\r\n")[2]) / 1e9
+
+
+def measure_once(
+    port: int, sid: int, proxied: bool, mode: str, count: int, kind: str = ""
+) -> Result:
     run = run_conn if mode == "conn" else run_keep
-    cpu0, t0 = _session_cpu(sid), time.perf_counter()
+
+    def cpu() -> float:
+        if kind in THREAD_PER_CONNECTION:
+            return _process_cpu(port, proxied)
+        return _session_cpu(sid)
+
+    cpu0, t0 = cpu(), time.perf_counter()
     run(port, proxied, count)
-    wall, cpu = time.perf_counter() - t0, _session_cpu(sid) - cpu0
-    return Result(count / wall, cpu / count * 1e6)
+    wall, used = time.perf_counter() - t0, cpu() - cpu0
+    return Result(count / wall, used / count * 1e6)
 
 
 def main() -> None:
@@ -322,7 +353,7 @@ def main() -> None:
                         measure_once(port, sid, proxied, mode, max(count // 10, 20))  # warm-up
                     for _ in range(args.repeat):
                         for proxied, (port, sid) in ((False, plain), (True, ours)):
-                            got = measure_once(port, sid, proxied, mode, count)
+                            got = measure_once(port, sid, proxied, mode, count, kind)
                             best = results[mode, proxied]
                             best.rps = max(best.rps, got.rps)
                             best.cpu_us = min(best.cpu_us, got.cpu_us)

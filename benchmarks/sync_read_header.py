@@ -1,11 +1,16 @@
-"""How ``proxyproto_rs.sync`` reads a header: MSG_PEEK + one exact recv, against reading
-``Parser.needed`` bytes at a time (the alternative docs/sync.md weighs).
+"""How fast ``proxyproto_rs.sync.read_header`` takes a header off a socket, against a bare
+peek + parse + recv (its floor) and reading ``Parser.needed`` bytes at a time (the
+alternative docs/sync.md weighs).
 
-Both readers take a header that already sits in a loopback TCP socket's receive queue with a
-request behind it, apply a total deadline and restore the socket timeout, and must leave the
-request in the socket. Prints the best of 3 runs, in ns per header.
+Every reader takes a header that already sits in a loopback TCP socket's receive queue with a
+request behind it and must leave the request in the socket. ``peek`` is ``read_header`` with
+the default options, ``trusted`` with a ``trusted`` list (what gunicorn's workers and most
+servers set: the peer is checked too); ``bare`` is the floor, one ``MSG_PEEK`` recv, ``parse``
+and one exact ``recv`` with no deadline, no trust check and no chained-header check;
+``needed`` applies a total deadline and restores the socket timeout as ``read_header`` does.
+The readers are interleaved run by run; prints the best of 3 runs, in ns per header.
 
-    python benchmarks/sync_read_header.py [N]
+    python benchmarks/sync_read_header.py [N] [READER ...]
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from proxyproto_rs import sync
 from proxyproto_rs.options import ServerOptions
 
 OPTIONS = ServerOptions()
+TRUSTED = ServerOptions(trusted=["127.0.0.0/8"])
 PAYLOAD = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 HEADERS = {
     "v1 TCP4": pp.build_v1(("203.0.113.7", 51234), ("192.0.2.1", 443)),
@@ -54,19 +60,36 @@ def read_peek(sock: socket.socket) -> pp.Header:
     return header
 
 
-def main(n: int) -> None:
+def read_trusted(sock: socket.socket) -> pp.Header:
+    header = sync.read_header(sock, TRUSTED)
+    assert header is not None
+    return header
+
+
+def read_bare(sock: socket.socket, parse: Callable[[bytes], pp.Header] = pp.parse) -> pp.Header:
+    """The floor: what any reader of a header already waiting must do."""
+    header = parse(sock.recv(4096, socket.MSG_PEEK))
+    sock.recv(header.length)
+    return header
+
+
+def main(n: int, only: list[str]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client = socket.create_connection(listener.getsockname())
         server, _ = listener.accept()
     readers: dict[str, Callable[[socket.socket], pp.Header]] = {
+        "bare": read_bare,
         "peek": read_peek,
+        "trusted": read_trusted,
         "needed": read_needed,
     }
+    if only:
+        readers = {name: readers[name] for name in only}
     with client, server:
         for name, wire in HEADERS.items():
-            for label, read in readers.items():
-                best = float("inf")
-                for _ in range(3):
+            best = dict.fromkeys(readers, float("inf"))
+            for _ in range(3):
+                for label, read in readers.items():
                     total = 0.0
                     for _ in range(n):
                         client.sendall(wire + PAYLOAD)
@@ -76,9 +99,10 @@ def main(n: int) -> None:
                         read(server)
                         total += time.perf_counter() - start
                         assert server.recv(4096) == PAYLOAD
-                    best = min(best, total)
-                print(f"{name:16} {label:7} {best / n * 1e9:8.0f} ns/header")
+                    best[label] = min(best[label], total)
+            for label, total in best.items():
+                print(f"{name:16} {label:7} {total / n * 1e9:8.0f} ns/header")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000, sys.argv[2:])

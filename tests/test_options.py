@@ -7,10 +7,13 @@ import ssl
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from proxyproto_rs import MAX_V2_SIZE, Header, Parser, build_v2, parse
 from proxyproto_rs.options import (
     DEFAULT_MAX_SIZE,
     MIN_MAX_SIZE,
+    Network,
     ServerOptions,
     resolve,
 )
@@ -171,15 +174,83 @@ def test_options_parse_is_parse_with_the_parser_options(changes: dict[str, Any])
 def test_trust(trusted: Any, peer: object, expected: bool) -> None:
     opts = ServerOptions(trusted=trusted)
     assert opts.trusts(peer) is expected
-    assert opts.trusts(peer) is expected  # the cached verdict is the same
+    assert opts.trust_function()(peer) is expected
 
 
-def test_trust_cache_is_bounded() -> None:
+def _reference_trust(networks: list[Network], host: str) -> bool:
+    """The trust rule written with ``ipaddress``: what the core's integer test must agree with."""
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv4Address):
+        forms.append(ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + ip.packed))
+    elif ip.ipv4_mapped is not None:
+        forms.append(ip.ipv4_mapped)
+    return any(form in net for form in forms for net in networks if form.version == net.version)
+
+
+_v4_nets = st.builds(
+    lambda a, n: ipaddress.IPv4Network((a, n), strict=False),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 32),
+)
+_v6_nets = st.builds(
+    lambda a, n: ipaddress.IPv6Network((a, n), strict=False),
+    st.one_of(st.integers(0, 2**128 - 1), st.integers(0xFFFF_0000_0000, 0xFFFF_FFFF_FFFF)),
+    st.integers(0, 128),
+)
+_hosts = st.one_of(
+    st.integers(0, 2**32 - 1).map(lambda a: str(ipaddress.IPv4Address(a))),
+    st.integers(0, 2**128 - 1).map(lambda a: str(ipaddress.IPv6Address(a))),
+    st.integers(0, 2**32 - 1).map(lambda a: f"::ffff:{ipaddress.IPv4Address(a)}"),
+    st.integers(0, 2**32 - 1).map(lambda a: f"{ipaddress.IPv6Address(a)}%eth0"),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_v4_nets, _v6_nets), min_size=1, max_size=4), _hosts)
+def test_trust_matches_ipaddress(networks: list[Network], host: str) -> None:
+    opts = ServerOptions(trusted=networks)
+    expected = _reference_trust(networks, host)
+    assert opts.trusts((host, 1)) is expected
+    assert opts.trust_function()((host, 1, 0, 0)) is expected
+
+
+def test_trust_has_no_per_host_state() -> None:
+    # Many distinct peers (a scan, or a large proxy fleet) get the same verdicts throughout.
     opts = ServerOptions(trusted=["10.0.0.0/8"])
     for i in range(10_000):
         assert opts.trusts((f"10.{i // 256 % 256}.{i % 256}.1", 1))
-    assert not opts.trusts(("11.0.0.1", 1))
-    assert len(opts._trust.cache) <= 4096
+        assert not opts.trusts((f"11.{i // 256 % 256}.{i % 256}.1", 1))
+
+
+def test_trust_test_makes_no_ipaddress_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The per-connection test reads the peer's text in the core: ipaddress is used only when
+    # the options are made, never for a peer, first-seen or not.
+    opts = ServerOptions(trusted=["10.0.0.0/8", "::ffff:127.0.0.0/104", "2001:db8::/32"])
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("ipaddress used per connection")
+
+    for name in ("ip_address", "IPv4Address", "IPv6Address"):
+        monkeypatch.setattr(ipaddress, name, refuse)
+    assert opts.trusts(("10.1.2.3", 1))
+    assert opts.trusts(("127.0.0.1", 1))
+    assert opts.trusts(("2001:db8::7", 1, 0, 0))
+    assert not opts.trusts(("192.0.2.1", 1))
+
+
+def test_trusted_networks_refuses_a_prefix_too_long() -> None:
+    from proxyproto_rs._core import _TrustedNetworks
+
+    with pytest.raises(ValueError, match="prefix length"):
+        _TrustedNetworks([(0, 33)], [], False)
+    with pytest.raises(ValueError, match="prefix length"):
+        _TrustedNetworks([], [(0, 129)], False)
+    assert _TrustedNetworks([(0, 32)], [(0, 128)], True).allows("")
 
 
 def test_policy_three_arguments_and_two() -> None:

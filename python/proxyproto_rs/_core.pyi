@@ -43,6 +43,8 @@ __all__ = [
     "parse_spp",
     "_header_from_bytes",
     "_Scanner",
+    "_SocketReader",
+    "_TrustedNetworks",
 ]
 
 __version__: Final[str]
@@ -557,3 +559,46 @@ class _Scanner:
     @property
     def position(self) -> int:
         """Where the search resumes: past the last header returned."""
+
+@final
+class _SocketReader:
+    """Reads a header already waiting on a socket in one call (``sync.read_header``'s fast path).
+
+    Args:
+        allow_v1, allow_v2, verify_checksum, max_size, haproxy_limits: the parser options.
+        allow_chained: accept a second header right after the first.
+    """
+
+    def __new__(
+        cls,
+        *,
+        allow_v1: bool,
+        allow_v2: bool,
+        verify_checksum: bool,
+        max_size: int,
+        haproxy_limits: bool,
+        allow_chained: bool,
+    ) -> _SocketReader: ...
+    def read(self, fd: int, /) -> Header | None:
+        """The header waiting at the start of connected socket *fd*, its bytes consumed, or None.
+
+        None when the whole header is not there yet or anything about it needs a decision
+        (invalid, end of stream, a second header after it): nothing is consumed then.
+
+        Raises:
+            OSError: the socket failed, as ``socket.recv`` raises it.
+        """
+
+@final
+class _TrustedNetworks:
+    """The trusted networks of a ``ServerOptions``, compiled for the per-connection test.
+
+    *v4* and *v6* are lists of ``(network address as int, prefix length)``; *unix*: whether
+    peers without an IP address (UNIX sockets) are trusted."""
+
+    def __new__(
+        cls, v4: list[tuple[int, int]], v6: list[tuple[int, int]], unix: bool, /
+    ) -> _TrustedNetworks: ...
+    def allows(self, peer: object, /) -> bool:
+        """Whether *peer* (a socket's ``getpeername()``) is in the trusted networks; a peer that
+        is not an ``(host, port, ...)`` tuple (a UNIX socket's path) is when *unix* was set."""

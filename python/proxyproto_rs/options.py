@@ -8,9 +8,10 @@ made, never per connection, and the two per-connection questions (is this peer t
 the policy accept this header?) are answered by methods of the object, so the answer is the
 same in every integration.
 
-The trust test runs once per connection, so it is cheap: each distinct peer host is parsed
-once and its verdict cached (a server sees few distinct proxies). IPv4 peers and IPv4-mapped
-IPv6 peers (``::ffff:a.b.c.d``, what a dual-stack listener reports) are matched against
+The trust test runs once per connection, so it is cheap: the networks are compiled once into
+the core's integer prefix tests, which read the peer's host text without making a Python
+object (:meth:`ServerOptions.trust_function` hands servers that test itself). IPv4 peers and
+IPv4-mapped IPv6 peers (``::ffff:a.b.c.d``, what a dual-stack listener reports) are matched against
 networks however they are written: ``127.0.0.0/8`` and ``::ffff:127.0.0.0/104`` trust the same
 clients.
 """
@@ -23,7 +24,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypedDict
 
-from proxyproto_rs._core import MAX_V2_SIZE, V2_SIGNATURE, Header, Parser, SppHeader, parse
+from proxyproto_rs._core import (
+    MAX_V2_SIZE,
+    V2_SIGNATURE,
+    Header,
+    Parser,
+    SppHeader,
+    _TrustedNetworks,
+    parse,
+)
 
 if TYPE_CHECKING:
     import ssl as _ssl
@@ -75,9 +84,6 @@ DEFAULT_LOG_FIRST: Final = 5
 """Refusals logged one by one per error kind and ``log_interval`` by default."""
 DEFAULT_LOG_INTERVAL: Final = 60.0
 """Seconds between summaries of the refusals not logged one by one, by default."""
-
-_CACHE_CAP: Final = 4096
-"""Distinct peer hosts whose trust verdict is remembered; the cache restarts when full."""
 
 
 class ServerOptionsKwargs(TypedDict, total=False):
@@ -265,6 +271,11 @@ class ServerOptions:
         """
         return self._trust.allows(peername)
 
+    def trust_function(self) -> Callable[[object], bool]:
+        """:meth:`trusts` as a one-argument function without a frame of ours: the core's
+        compiled test of the trusted networks (for a server's per-connection check)."""
+        return self._trust.allows
+
     def accepts(
         self, peername: object, header: Header | SppHeader | None, sockname: object
     ) -> bool:
@@ -301,23 +312,23 @@ def split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
 
 
 class _Trust:
-    """The normalised ``trusted`` list and a per-host verdict cache."""
+    """The normalised ``trusted`` list and its compiled per-connection test, ``allows``."""
 
-    __slots__ = ("any", "cache", "spec", "unix", "v4", "v6")
+    __slots__ = ("allows", "any", "spec")
 
     def __init__(self, trusted: TrustedSpec | None) -> None:
         self.any = trusted is None
-        self.unix = trusted is None
-        self.v4: list[ipaddress.IPv4Network] = []
-        self.v6: list[ipaddress.IPv6Network] = []
-        self.cache: dict[str, bool] = {}
         self.spec: tuple[Network | Literal["unix"], ...] | None = None
+        self.allows: Callable[[object], bool] = _trust_all
         if trusted is None:
             return
+        unix = False
+        v4: list[tuple[int, int]] = []
+        v6: list[tuple[int, int]] = []
         items: list[Network | Literal["unix"]] = []
         for item in [trusted] if isinstance(trusted, str) else trusted:
             if isinstance(item, str) and item.strip().lower() == "unix":
-                self.unix = True
+                unix = True
                 items.append("unix")
                 continue
             if isinstance(item, str):
@@ -329,41 +340,15 @@ class _Trust:
                 net = item
             else:
                 raise TypeError(f"trusted: expected a CIDR string or network, got {item!r}")
-            if isinstance(net, ipaddress.IPv4Network):
-                self.v4.append(net)
-            else:
-                self.v6.append(net)
+            (v4 if net.version == 4 else v6).append((int(net.network_address), net.prefixlen))
             items.append(net)
         self.spec = tuple(items)
+        self.allows = _TrustedNetworks(v4, v6, unix).allows
 
-    def allows(self, peer: object) -> bool:
-        if self.any:
-            return True
-        if not (isinstance(peer, tuple) and peer and isinstance(peer[0], str)):
-            return self.unix  # a UNIX-socket peer: no IP to check
-        host = peer[0]
-        verdict = self.cache.get(host)
-        if verdict is None:
-            verdict = self._match(host)
-            if len(self.cache) >= _CACHE_CAP:
-                self.cache.clear()
-            self.cache[host] = verdict
-        return verdict
 
-    def _match(self, host: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(host.partition("%")[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address):
-            v4 = ip.ipv4_mapped
-            v6 = ip
-        else:
-            v4 = ip
-            v6 = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + ip.packed)
-        if v4 is not None and any(v4 in net for net in self.v4):
-            return True
-        return any(v6 in net for net in self.v6)
+def _trust_all(peer: object) -> bool:
+    """The trust test of ``trusted=None``: every peer."""
+    return True
 
 
 def _three_argument_policy(

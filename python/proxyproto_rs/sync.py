@@ -14,10 +14,12 @@ starts intact on the same socket, and the caller needs no "bytes already read" h
 When a peek shows only part of a header, every byte of it belongs to the header, so it is
 consumed and the next peek waits for more (there is no busy loop). One deadline covers the
 whole header, however many reads it takes; the socket's own timeout is restored afterwards.
-A header already waiting on a blocking socket costs two system calls (peek, recv, both with
-``MSG_DONTWAIT``), four on a socket with a timeout (its mode switched and restored), where
-reading ``Parser.needed`` bytes at a time with a deadline costs ten for v2 and over forty for
-v1 (docs/sync.md has the measurement).
+A header already waiting (the usual case) is taken by one call into the core on Unix
+(``_SocketReader``: peek, parse and recv with ``MSG_DONTWAIT``, two system calls, the socket's
+mode and timeout untouched); whatever that call cannot settle alone (nothing there yet, part
+of a header, an error to report, a second header after it) it leaves unconsumed for the
+general reader here. Reading ``Parser.needed`` bytes at a time with a deadline would cost ten
+system calls for v2 and over forty for v1 (docs/sync.md has the measurement).
 
 The rules are those of :class:`~proxyproto_rs.options.ServerOptions`, the type every server
 entry point of the package shares: a header is required; a peer outside ``trusted`` is refused
@@ -42,6 +44,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeAlias, cast
 
+from proxyproto_rs import _core
 from proxyproto_rs._core import (
     SPP_SIZE,
     V2_SIGNATURE,
@@ -97,6 +100,12 @@ _CHAINED_POLL: Final = 0.005
 """Seconds between peeks while the bytes after a header may still start a second one."""
 _PEEK_SIZE: Final = 4096
 """Bytes peeked at once: the default ``max_size``, so one peek holds any default header."""
+_SocketReader: Final[type[_core._SocketReader] | None] = getattr(_core, "_SocketReader", None)
+"""The core's one-call reader of a header already waiting (Unix only)."""
+_READERS: Final[dict[int, tuple[ServerOptions, _core._SocketReader]]] = {}
+"""The one-call reader made for each options object (by ``id``, the object kept alive)."""
+_READERS_CAP: Final = 64
+"""Options objects whose reader is remembered; the cache restarts when full."""
 
 
 def read_header(
@@ -125,7 +134,7 @@ def read_header(
             unless ``allow_chained``).
         OSError: the socket failed (a reset connection, ...).
     """
-    opts = resolve(options, kwargs)
+    opts = options if options is not None and not kwargs else resolve(options, kwargs)
     return _read_checked(sock, opts, None)
 
 
@@ -186,17 +195,17 @@ def _read_checked(sock: socket.socket, opts: ServerOptions, peer: Address) -> He
     *peer* ``None`` means "not asked yet": ``getpeername()`` is a system call that a server
     trusting everyone without a policy hook never needs.
     """
+    if opts.trusted is None and opts.policy is None:  # everyone sends a header, no hook
+        return _read(sock, opts)
     header: Header | None = None
-    everyone = opts.trusts_everyone
-    if peer is None and not (everyone and opts.policy is None):
+    if peer is None:
         peer = sock.getpeername()
-    if not (everyone or opts.trusts(peer)):
-        if opts.untrusted == "reject":
-            raise PeerRefusedError(
-                f"peer {peer!r} is not in the trusted networks", kind="untrusted_peer"
-            )
-    else:
+    if opts.trusts(peer):
         header = _read(sock, opts)
+    elif opts.untrusted == "reject":
+        raise PeerRefusedError(
+            f"peer {peer!r} is not in the trusted networks", kind="untrusted_peer"
+        )
     if opts.policy is None:
         return header
     try:
@@ -209,6 +218,36 @@ def _read_checked(sock: socket.socket, opts: ServerOptions, peer: Address) -> He
 
 
 def _read(sock: socket.socket, opts: ServerOptions) -> Header:
+    """The header at the start of *sock*: in one call into the core when it is already
+    waiting whole on a plain socket (an ``ssl.SSLSocket`` reads through TLS), else by
+    :func:`_read_waiting`."""
+    if type(sock) is socket.socket and _SocketReader is not None:
+        entry = _READERS.get(id(opts))
+        reader = entry[1] if entry is not None and entry[0] is opts else _new_reader(opts)
+        header = reader.read(sock.fileno())
+        if header is not None:
+            return header
+    return _read_waiting(sock, opts)
+
+
+def _new_reader(opts: ServerOptions) -> _core._SocketReader:
+    """The core reader for *opts*, remembered for the next connection."""
+    assert _SocketReader is not None
+    reader = _SocketReader(
+        allow_v1=opts.allow_v1,
+        allow_v2=opts.allow_v2,
+        verify_checksum=opts.verify_checksum,
+        max_size=opts.max_size,
+        haproxy_limits=opts.haproxy_limits,
+        allow_chained=opts.allow_chained,
+    )
+    if len(_READERS) >= _READERS_CAP:
+        _READERS.clear()
+    _READERS[id(opts)] = (opts, reader)
+    return reader
+
+
+def _read_waiting(sock: socket.socket, opts: ServerOptions) -> Header:
     """Peek, parse, consume exactly the header's bytes; one deadline for all of it.
 
     Reads never wait while bytes are there: on a blocking socket each call carries
@@ -381,10 +420,12 @@ class ProxyProtocolMixin:
 
     def finish_request(self, request: Any, client_address: Address) -> None:
         """Read the header, then run the handler with the real client address."""
-        opts = self.proxy_options or ServerOptions()
-        pending = self._proxy_pending(opts, +1)
+        opts = self.proxy_options or resolve(None, {})
+        counted = opts.max_pending is not None
+        if counted:
+            pending = self._proxy_pending(+1)
         try:
-            if pending is not None and pending > cast(int, opts.max_pending):
+            if counted and pending > cast(int, opts.max_pending):
                 raise PeerRefusedError(
                     f"{pending - 1} connections wait for a header", kind="too_many_pending"
                 )
@@ -396,8 +437,11 @@ class ProxyProtocolMixin:
             self._proxy_refused(opts, client_address, exc)
             return  # socketserver then closes the request (shutdown_request)
         finally:
-            self._proxy_pending(opts, -1)
-        seen: dict[int, tuple[Header | None, Address]] = self.__dict__.setdefault("_proxy_seen", {})
+            if counted:
+                self._proxy_pending(-1)
+        seen: dict[int, tuple[Header | None, Address]] | None = self.__dict__.get("_proxy_seen")
+        if seen is None:
+            seen = self.__dict__.setdefault("_proxy_seen", {})
         self._proxy_wsgi_handler()
         seen[id(served)] = (header, client_address)
         try:
@@ -420,10 +464,8 @@ class ProxyProtocolMixin:
         with lock:
             log.refused(kind, peer, str(exc))
 
-    def _proxy_pending(self, opts: ServerOptions, delta: int) -> int | None:
+    def _proxy_pending(self, delta: int) -> int:
         """Count connections waiting for their header (``max_pending``); the new count."""
-        if opts.max_pending is None:
-            return None
         lock: threading.Lock = self.__dict__.get("_proxy_lock") or self.__dict__.setdefault(
             "_proxy_lock", threading.Lock()
         )
@@ -433,16 +475,20 @@ class ProxyProtocolMixin:
         return count
 
     def _proxy_wsgi_handler(self) -> None:
-        """Swap a WSGI handler class for one that puts the header into the environ."""
+        """Swap a WSGI handler class for one that puts the header into the environ.
+
+        Decided once per handler class (a dict lookup per connection after that): asking a
+        class for an attribute it lacks raises and catches an ``AttributeError`` inside.
+        """
         server: Any = self
         cls = server.RequestHandlerClass
-        if getattr(cls, "_proxyproto_env", False):
-            return
         wrapped = ProxyProtocolMixin._proxy_env_handlers.get(cls)
         if wrapped is None:
-            wrapped = _environ_handler(cls)
+            wrapped = cls if getattr(cls, "_proxyproto_env", False) else _environ_handler(cls)
             ProxyProtocolMixin._proxy_env_handlers[cls] = wrapped
-        server.RequestHandlerClass = wrapped
+            ProxyProtocolMixin._proxy_env_handlers[wrapped] = wrapped
+        if wrapped is not cls:
+            server.RequestHandlerClass = wrapped
 
 
 def _environ_handler(cls: type[Any]) -> type[Any]:

@@ -11,19 +11,22 @@
 //! - `helpers`: `crc32c()`, `detect()`, `find_signature()`.
 //! - `spp`: Cloudflare's Simple Proxy Protocol: `parse_spp()`, `build_spp()`, `SppHeader`.
 //! - `scan`: `_Scanner`, the iterator behind `scan()`.
+//! - `trust`: `_TrustedNetworks`, the servers' per-connection test of the peer's address.
+//! - `socket_reader`: `_SocketReader`, `sync.read_header`'s one-call path for a header
+//!   already waiting on a socket (Unix only).
 //! - `fastcall`: the raw `METH_FASTCALL` entries of the hot functions.
 //! - this file: the module's registration.
 //!
 //! Threads. What each piece assumes, checked for a free-threaded (no-GIL) interpreter:
-//! - `Header`, `Tlv` and `SslInfo` are `frozen` and never change after creation: safe to
-//!   share between threads. `Parser` is `frozen` with its state behind a mutex: a call made
+//! - `Header`, `Tlv`, `SslInfo` and `_TrustedNetworks` are `frozen` and never change after
+//!   creation: safe to share between threads. `Parser` is `frozen` with its state behind a mutex: a call made
 //!   while another runs gets a `ValueError` (never corrupt state, never a wait).
 //! - `fastcall::fast_entry` assumes the calling thread is attached to the interpreter, which
 //!   `CPython` guarantees for any C function call, with or without a GIL; the argument
 //!   pointers are borrowed from the caller for the call. The `PyOnceLock` statics (error
 //!   classes, enum members, the checked twins) initialise once under their own lock.
 //! - `crc32c()` and `find_signature()` detach from the interpreter only over `bytes`, which
-//!   are immutable.
+//!   are immutable. `_SocketReader.read` detaches over its own stack or heap buffer.
 //! - `convert::with_bytes` reads a mutable exporter's memory (`bytearray`, `memoryview`,
 //!   `array`) in place. With the GIL held and no Python code run meanwhile, no other thread
 //!   can write it; without a GIL another thread could, which is a data race on the `&[u8]`
@@ -50,7 +53,10 @@ mod header;
 mod helpers;
 mod parser;
 mod scan;
+#[cfg(unix)]
+mod socket_reader;
 mod spp;
+mod trust;
 
 use build::{BuildV1, BuildV2};
 use fastcall::add_fast;
@@ -74,6 +80,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTlv>()?;
     m.add_class::<PySslInfo>()?;
     m.add_class::<PySppHeader>()?;
+    #[cfg(unix)]
+    m.add_class::<socket_reader::PySocketReader>()?;
     add_fast::<Parse>(m)?;
     m.add_function(wrap_pyfunction!(_header_from_bytes, m)?)?;
     add_fast::<BuildV1>(m)?;
@@ -86,5 +94,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SPP_MAGIC", PyBytes::new(m.py(), &crate::spp::MAGIC))?;
     m.add("SPP_SIZE", crate::spp::LEN)?;
     m.add_class::<scan::PyScanner>()?;
+    m.add_class::<trust::PyTrustedNetworks>()?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 Strategy: every connection of a server gets the same timeout, so the order connections
 start waiting is the order their deadlines fall: an insertion-ordered dict (connection ->
 time it started waiting) is the queue, and one timer, armed for the oldest deadline, serves
-them all.
+them all. The start times are read from ``time.monotonic`` (one C call), not the loop's
+``time()`` (a Python method on asyncio's loops), and the timer is set with a relative delay,
+so the two clocks never need to agree.
 
 ``max_pending`` caps the dict, and the cap always holds. When it is full, a waiting
 connection is evicted to make room for the newcomer rather than the newcomer being refused,
@@ -23,6 +25,7 @@ backlog (asyncio's default backlog is 100).
 from __future__ import annotations
 
 import asyncio
+from time import monotonic as _monotonic
 from typing import Protocol
 
 
@@ -64,11 +67,10 @@ class PendingSet:
         if self._timeout is None:  # no deadline, so no loop needed (harnesses drive it by hand)
             since[waiter] = 0.0
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        since[waiter] = now
+        since[waiter] = _monotonic()
         if self._timer is None:
-            self._timer = loop.call_at(now + self._timeout, self._sweep, loop)
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._timeout, self._sweep, loop)
 
     def started(self, waiter: Waiter) -> None:
         """*waiter* was read from and its header is still incomplete."""
@@ -85,11 +87,11 @@ class PendingSet:
         timeout = self._timeout
         assert timeout is not None
         since = self._since
-        now = loop.time()
+        now = _monotonic()
         while since:
             waiter, start = next(iter(since.items()))
             if start + timeout > now:
-                self._timer = loop.call_at(start + timeout, self._sweep, loop)
+                self._timer = loop.call_later(start + timeout - now, self._sweep, loop)
                 return
             self.discard(waiter)
             waiter.expire()

@@ -64,6 +64,7 @@ class ProxyServerFactory:
         "read_buffer",
         "stats",
         "still_waiting",
+        "trusts",
         "wait",
     )
 
@@ -87,6 +88,8 @@ class ProxyServerFactory:
         """``still_waiting(connection)``: read from, its header still incomplete."""
         self.done_waiting: Callable[[Waiter], None] = self._waiting.discard
         """``done_waiting(connection)``: header complete, refused or closed."""
+        self.trusts: Callable[[object], bool] = options.trust_function()
+        """``trusts(peername)``: whether the peer may send a header (the core's test)."""
         self.parse_header = options.parse_function()
         """``parse`` with the options: a connection's first read usually holds its header."""
 

@@ -57,35 +57,19 @@ class ProxiedSocket:
         return f"<ProxiedSocket peer={self._peername!r} sock={self._sockname!r} of {self._sock!r}>"
 
 
-class ProxiedTransport(asyncio.Transport):
-    """The transport the wrapped protocol sees: the real one with the header's view.
+class _TransportView(asyncio.Transport):
+    """The methods of :class:`ProxiedTransport` (its state lives in the subclass's slots).
 
-    ``get_extra_info()`` answers ``peername``, ``sockname``, ``proxy_header`` and ``socket``
-    from the header (see :class:`ProxiedSocket`) and everything else from the real
-    transport; all other methods act on the real transport. The real transport, whose peer is
-    the proxy, is the ``transport`` attribute.
+    A separate class because ``write``, ``writelines`` and ``is_closing`` are also slots of
+    :class:`ProxiedTransport`, which a class cannot declare beside methods of the same name.
     """
 
+    __slots__ = ()
     _start_tls_compatible = True
-
-    def __init__(
-        self,
-        transport: asyncio.Transport,
-        owner: HeaderProtocol,
-        header: Header | None,
-    ) -> None:
-        # BaseTransport.__init__ only sets _extra, made here on the first get_extra_info:
-        # a protocol that never asks costs nothing.
-        self._extra: dict[str, Any] | None = None
-        self._header = header
-        self.transport = transport
-        self._owner = owner
-        # What applications call per request (uvicorn: write and is_closing; streams: write,
-        # is_closing in drain) is the real transport's own bound method: no Python frame of
-        # ours on the write path. The methods below stay for subclasses and documentation.
-        self.write = transport.write  # type: ignore[method-assign]
-        self.writelines = transport.writelines  # type: ignore[method-assign]
-        self.is_closing = transport.is_closing  # type: ignore[method-assign]
+    transport: asyncio.Transport
+    _extra: dict[str, Any] | None
+    _header: Header | None
+    _owner: HeaderProtocol
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         extra = self._extra
@@ -158,6 +142,49 @@ class ProxiedTransport(asyncio.Transport):
     def __repr__(self) -> str:
         peer = self.get_extra_info("peername") if self._header is not None else None
         return f"<ProxiedTransport peer={peer!r} of {self.transport!r}>"
+
+
+class ProxiedTransport(_TransportView):
+    """The transport the wrapped protocol sees: the real one with the header's view.
+
+    ``get_extra_info()`` answers ``peername``, ``sockname``, ``proxy_header`` and ``socket``
+    from the header (see :class:`ProxiedSocket`) and everything else from the real
+    transport; all other methods act on the real transport. The real transport, whose peer is
+    the proxy, is the ``transport`` attribute.
+    """
+
+    # Slots, not an instance dict, for the state made per connection; "__dict__" keeps
+    # arbitrary attributes settable (that dict is made only if one is set).
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_header",
+        "_owner",
+        "is_closing",
+        "transport",
+        "write",
+        "writelines",
+    )
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        owner: HeaderProtocol,
+        header: Header | None,
+    ) -> None:
+        # BaseTransport.__init__ only sets _extra, made here on the first get_extra_info:
+        # a protocol that never asks costs nothing.
+        self._extra = None
+        self._header = header
+        self.transport = transport
+        self._owner = owner
+        # What applications call per request (uvicorn: write and is_closing; streams: write,
+        # is_closing in drain) is the real transport's own bound method: no Python frame of
+        # ours on the write path. _TransportView's methods of those names stay for
+        # subclasses and documentation.
+        self.write = transport.write  # type: ignore[method-assign]
+        self.writelines = transport.writelines  # type: ignore[method-assign]
+        self.is_closing = transport.is_closing  # type: ignore[method-assign]
 
 
 def _extra(header: Header | None) -> dict[str, Any]:

@@ -122,10 +122,12 @@ class _WSGIProxyWorker(_ProxyWorker):
 
     def _proxy_accept(self, sock: Any, peer: Any) -> tuple[Any, Header | None] | None:
         """Read the header from *sock*: (the client address, the header), or ``None``
-        when the connection is refused (it is then closed)."""
+        when the connection is refused (it is then closed).
+
+        *peer* is what ``accept()`` returned, so the trust check needs no ``getpeername()``.
+        """
         try:
-            header = sync.read_header(sock, self._proxy)
-            address = sync.client_address(sock, header) if header is not None else peer
+            header = sync._read_checked(sock, self._proxy, peer)
         except ProxyProtocolError as exc:
             self._proxy_refuse(sock, peer, exc.kind, str(exc))
             return None
@@ -133,7 +135,8 @@ class _WSGIProxyWorker(_ProxyWorker):
             kind = "timeout" if isinstance(exc, TimeoutError) else "eof"
             self._proxy_refuse(sock, peer, kind, f"connection failed: {exc}")
             return None
-        return address, header
+        source = None if header is None else header.source
+        return (peer if source is None else source), header
 
     def _proxy_refuse(self, sock: Any, peer: Any, kind: str, message: str) -> None:
         log = self.log.info if kind in ("eof", "timeout") else self.log.warning
