@@ -219,6 +219,50 @@ pub(crate) fn endpoint(hdr: &[u8], family: Family, end: End) -> Option<SocketAdd
     }
 }
 
+/// The 16-byte prefix: signature, version and command, family and protocol, and `body`, the
+/// length of what follows.
+fn prefix(command: Command, family: Family, protocol: Protocol, body: u16) -> [u8; 16] {
+    let mut out = [0; PREFIX_LEN];
+    out[..12].copy_from_slice(&SIGNATURE);
+    out[12] = 0x20 | command as u8;
+    out[13] = (family as u8) << 4 | protocol as u8;
+    out[14..].copy_from_slice(&body.to_be_bytes());
+    out
+}
+
+/// The prefix and address block of a header for two IP endpoints of one family, on the stack
+/// (the `Builder` starts from it, and `build_v2(source, destination)` returns it as is), and
+/// its length (28 or 52); `None` for mixed families.
+#[inline]
+#[must_use]
+pub(crate) fn inet_header(
+    command: Command,
+    protocol: Protocol,
+    s: SocketAddr,
+    d: SocketAddr,
+) -> Option<([u8; 52], usize)> {
+    let mut out = [0u8; 52];
+    let (family, len) = match (s, d) {
+        (SocketAddr::V4(s), SocketAddr::V4(d)) => {
+            out[16..20].copy_from_slice(&s.ip().octets());
+            out[20..24].copy_from_slice(&d.ip().octets());
+            out[24..26].copy_from_slice(&s.port().to_be_bytes());
+            out[26..28].copy_from_slice(&d.port().to_be_bytes());
+            (Family::Inet, 28)
+        }
+        (SocketAddr::V6(s), SocketAddr::V6(d)) => {
+            out[16..32].copy_from_slice(&s.ip().octets());
+            out[32..48].copy_from_slice(&d.ip().octets());
+            out[48..50].copy_from_slice(&s.port().to_be_bytes());
+            out[50..52].copy_from_slice(&d.port().to_be_bytes());
+            (Family::Inet6, 52)
+        }
+        _ => return None,
+    };
+    out[..PREFIX_LEN].copy_from_slice(&prefix(command, family, protocol, len as u16 - 16));
+    Some((out, len))
+}
+
 /// Writes a v2 header: the prefix and address block at creation, then TLVs in the order they
 /// are added; `finish` fills in the length and, if asked for, the CRC32C (written as the first
 /// TLV, as `HAProxy` does, rule 46). Nothing invalid is ever emitted.
@@ -245,31 +289,16 @@ impl Builder {
             return Err(BuildError::AddressesIgnored);
         }
         let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(&SIGNATURE);
-        let family = match ends {
-            Endpoints::None => Family::Unspec,
-            Endpoints::Inet(SocketAddr::V4(_), SocketAddr::V4(_)) => Family::Inet,
-            Endpoints::Inet(SocketAddr::V6(_), SocketAddr::V6(_)) => Family::Inet6,
-            Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
-            Endpoints::Unix(..) => Family::Unix,
-        };
-        buf.extend_from_slice(&[0x20 | command as u8, (family as u8) << 4 | protocol as u8, 0, 0]);
         match ends {
-            Endpoints::None => {}
-            Endpoints::Inet(SocketAddr::V4(s), SocketAddr::V4(d)) => {
-                buf.extend_from_slice(&s.ip().octets());
-                buf.extend_from_slice(&d.ip().octets());
-                buf.extend_from_slice(&s.port().to_be_bytes());
-                buf.extend_from_slice(&d.port().to_be_bytes());
+            Endpoints::None => buf.extend_from_slice(&prefix(command, Family::Unspec, protocol, 0)),
+            Endpoints::Inet(s, d) => {
+                let (head, len) =
+                    inet_header(command, protocol, *s, *d).ok_or(BuildError::MixedFamilies)?;
+                buf.extend_from_slice(head.get(..len).unwrap_or_default());
             }
-            Endpoints::Inet(SocketAddr::V6(s), SocketAddr::V6(d)) => {
-                buf.extend_from_slice(&s.ip().octets());
-                buf.extend_from_slice(&d.ip().octets());
-                buf.extend_from_slice(&s.port().to_be_bytes());
-                buf.extend_from_slice(&d.port().to_be_bytes());
-            }
-            Endpoints::Inet(..) => return Err(BuildError::MixedFamilies),
             Endpoints::Unix(s, d) => {
+                let body = 2 * UNIX_ADDR_LEN as u16;
+                buf.extend_from_slice(&prefix(command, Family::Unix, protocol, body));
                 for path in [s, d] {
                     // A pathname ends at its first NUL; only an abstract name may hold NULs.
                     let ok = path.len() <= UNIX_ADDR_LEN

@@ -4,15 +4,13 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use core::net::SocketAddr;
-
 use super::convert::{
     addresses_in, build_error, build_error_with, endpoints, int_text, saturating_i128, with_bytes,
     AddrIn,
 };
 use super::fastcall::fast_function;
 use super::header::PyTlv;
-use crate::header::{Family, Protocol};
+use crate::header::Protocol;
 use crate::tlv::{self};
 use crate::{v1, v2, BuildError, Command};
 
@@ -129,40 +127,12 @@ pub(super) fn build_v2_plain<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let pair = addresses_in(py, source, destination)?;
     if let Some((AddrIn::Ip(s), AddrIn::Ip(d))) = &pair {
-        if let Some((header, len)) = inet_header(*s, *d) {
+        if let Some((header, len)) = v2::inet_header(Command::Proxy, Protocol::Stream, *s, *d) {
             return Ok(PyBytes::new(py, header.get(..len).unwrap_or_default()));
         }
     }
     let raw = build_v2_pair(py, pair.as_ref(), None, None, None, false, &TypedTlvs::default())?;
     Ok(PyBytes::new(py, &raw))
-}
-
-/// A v2 PROXY STREAM header without TLVs for two endpoints of one family, and its length;
-/// `None` for mixed families.
-fn inet_header(s: SocketAddr, d: SocketAddr) -> Option<([u8; 52], usize)> {
-    let mut out = [0u8; 52];
-    let (family, len) = match (s, d) {
-        (SocketAddr::V4(s), SocketAddr::V4(d)) => {
-            out[16..20].copy_from_slice(&s.ip().octets());
-            out[20..24].copy_from_slice(&d.ip().octets());
-            out[24..26].copy_from_slice(&s.port().to_be_bytes());
-            out[26..28].copy_from_slice(&d.port().to_be_bytes());
-            (Family::Inet, 28)
-        }
-        (SocketAddr::V6(s), SocketAddr::V6(d)) => {
-            out[16..32].copy_from_slice(&s.ip().octets());
-            out[32..48].copy_from_slice(&d.ip().octets());
-            out[48..50].copy_from_slice(&s.port().to_be_bytes());
-            out[50..52].copy_from_slice(&d.port().to_be_bytes());
-            (Family::Inet6, 52)
-        }
-        _ => return None,
-    };
-    out[..12].copy_from_slice(&v2::SIGNATURE);
-    out[12] = 0x20 | Command::Proxy as u8;
-    out[13] = (family as u8) << 4 | Protocol::Stream as u8;
-    out[14..16].copy_from_slice(&(len as u16 - 16).to_be_bytes());
-    Some((out, len))
 }
 
 /// [`build_v2_bytes`] with the addresses already converted.

@@ -234,6 +234,23 @@ pub(super) fn ascii_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py
     }
 }
 
+/// [`utf8_text`] of a short TLV value, decoded from an 8-byte aligned copy: `CPython`'s decoder
+/// reads aligned text a word at a time, and unaligned text byte by byte up to its first
+/// aligned word (speed trick `tlv-text-aligned` in benchmarks/README.md:
+/// `ir_py "$TLV6" 'r = h.authority'`). Values under 8 bytes (no whole word: the copy would
+/// only cost) and over 64 are decoded where they lie.
+pub(super) fn tlv_text<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    #[repr(align(8))]
+    struct Aligned([u8; 64]);
+    if !(8..=64).contains(&raw.len()) {
+        return utf8_text(py, raw);
+    }
+    let mut copy = Aligned([0; 64]);
+    let head = copy.0.get_mut(..raw.len()).unwrap_or_default();
+    head.copy_from_slice(raw);
+    utf8_text(py, head)
+}
+
 /// `(host, port)`: the first two items of `socket.getpeername()`.
 #[inline]
 pub(super) fn inet_pair(py: Python<'_>, ip: IpAddr, port: u16) -> PyResult<Bound<'_, PyAny>> {

@@ -16,7 +16,7 @@ use thin_vec::ThinVec;
 use super::build::{build_v1, build_v2_bytes, TypedTlvs};
 use super::convert::{
     address, ascii_text, enum_member, host_port, incomplete_error, inet_pair, int_text,
-    invalid_error_with, parse_error, saturating_i128, utf8_text, with_bytes,
+    invalid_error_with, parse_error, saturating_i128, tlv_text, with_bytes,
 };
 use crate::header::{End, Family, Header, Layout};
 use crate::tlv::{self, Ssl};
@@ -182,7 +182,7 @@ impl PySslInfo {
         py: Python<'py>,
         kind: u8,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.ssl().get(kind).map(|v| utf8_text(py, v)).transpose()
+        self.ssl().get(kind).map(|v| tlv_text(py, v)).transpose()
     }
 }
 
@@ -521,7 +521,7 @@ impl PyHeader {
     /// TLV 0x02: the host name the client asked for (TLS SNI).
     #[getter]
     fn authority<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.tlv_value(tlv::AUTHORITY).map(|v| utf8_text(py, v)).transpose()
+        self.tlv_value(tlv::AUTHORITY).map(|v| tlv_text(py, v)).transpose()
     }
 
     /// TLV 0x03: the CRC32C value as sent (verified unless checking was turned off).
@@ -545,7 +545,7 @@ impl PyHeader {
     /// TLV 0x30: network namespace name.
     #[getter]
     fn netns<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.tlv_value(tlv::NETNS).map(|v| utf8_text(py, v)).transpose()
+        self.tlv_value(tlv::NETNS).map(|v| tlv_text(py, v)).transpose()
     }
 
     /// TLV 0xEA subtype 0x01: the AWS PrivateLink VPC endpoint id.
@@ -554,7 +554,7 @@ impl PyHeader {
     /// character); ``None`` if there is none, so the text is always safe to print.
     #[getter]
     fn aws_vpce_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.view().aws_vpce_id().map(|id| utf8_text(py, id.as_bytes())).transpose()
+        self.view().aws_vpce_id().map(|id| tlv_text(py, id.as_bytes())).transpose()
     }
 
     /// TLV 0xEE subtype 0x01: the Azure Private Link LINKID (u32, little-endian).
