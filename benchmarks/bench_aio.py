@@ -1,9 +1,9 @@
 """Connections/s and requests/s through proxyproto_rs.aio against the same server unwrapped,
 and against the PyPI ``proxy-protocol`` package's asyncio reader, on loopback.
 
-Each server variant runs alone in a child process (one core); the load generator runs in
-this process on uvloop (the other core), so the two do not share a CPU. Two measurements
-per variant, each lasting ``--duration`` seconds after a short warm-up:
+Each server variant runs alone in a child process pinned to one core; the load generator
+runs in this process on uvloop, pinned to the other core, so the two never share a CPU.
+Two measurements per variant, each lasting ``--duration`` seconds after a short warm-up:
 
 - conn/s: ``--concurrency`` workers loop over connect, send (header +) a 16-byte request,
   read the 16-byte echo, close. This is where the wrapper's per-connection cost shows.
@@ -305,6 +305,22 @@ def start_server(kind: str, loop_name: str, tmpdir: str) -> tuple[subprocess.Pop
         return proc, int(f.read())
 
 
+def pin_to(role: str) -> str:
+    """Pin this process to one CPU: the server to the last, the client to the first.
+
+    So the two never share a core or migrate mid-run (the method the performance issue
+    measured with). On a 2-vCPU VM this still leaves 10-25 % between runs of the same code
+    per connection (benchmarks/RESULTS.md); ``aio_cost.py --callgrind`` is the exact figure.
+    Returns what was done, for the header line.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return "not pinned (fewer than 2 CPUs usable)"
+    cpu = cpus[-1] if role == "server" else cpus[0]
+    os.sched_setaffinity(0, {cpu})
+    return f"server pinned to CPU {cpus[-1]}, client to CPU {cpus[0]}"
+
+
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -333,6 +349,7 @@ def main() -> None:
     if args.quick:
         args.duration, args.rounds = 0.2, 1
     if args.serve:
+        pin_to("server")
         run_loop(args.loop, lambda: serve(args.serve, args.port_file))
         return
 
@@ -358,8 +375,9 @@ def main() -> None:
         client_loop = "asyncio"
     conns: dict[str, list[Sample]] = {n: [] for n in names}
     reqs: dict[str, list[Sample]] = {n: [] for n in names}
+    pinned = pin_to("client")
     print(
-        f"loopback, {os.cpu_count()} cores, {args.concurrency} concurrent clients, "
+        f"loopback, {os.cpu_count()} cores ({pinned}), {args.concurrency} concurrent clients, "
         f"{args.duration} s per measurement, {'median' if args.median else 'best'} of "
         f"{args.rounds} rounds (variants "
         f"interleaved), client on {client_loop}, Python {sys.version.split()[0]}"
