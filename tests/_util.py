@@ -9,8 +9,10 @@ this directory on ``sys.path`` (rootdir-relative ``prepend`` import mode).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 
 import proxyproto_rs as pp
 import pytest
@@ -171,3 +173,13 @@ def check_invalid(
 
     check_prefixes_incomplete(data, None, upto=at + 1, **opts)
     return err
+
+
+@contextlib.contextmanager
+def connected() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """(client, server) ends of one loopback TCP connection."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        server, _ = listener.accept()
+    with client, server:
+        yield client, server

@@ -21,6 +21,7 @@ from typing import Any
 import _util
 import pytest
 import werkzeug.serving
+from _util import connected
 from aio_support import tls_contexts
 from proxyproto_rs import (
     Header,
@@ -48,16 +49,6 @@ LOCAL_WITH_ADDRESSES = _util.v2(
     0x20, 0x11, socket.inet_aton(CLIENT[0]) + socket.inet_aton(SERVICE[0]) + b"\x9c\x41\x01\xbb"
 )
 """A LOCAL header that carries addresses anyway: the receiver must ignore them (SPEC)."""
-
-
-@contextlib.contextmanager
-def connected() -> Iterator[tuple[socket.socket, socket.socket]]:
-    """(client, server) ends of one loopback TCP connection."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname(), timeout=5)
-        server, _ = listener.accept()
-    with client, server:
-        yield client, server
 
 
 def rest(sock: socket.socket, n: int) -> bytes:

@@ -7,15 +7,14 @@ tests hold both halves, on real loopback sockets.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import struct
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _util import connected
 from proxyproto_rs import Header, build_v1, build_v2, sync
 from proxyproto_rs.options import ServerOptions
 
@@ -41,16 +40,6 @@ def reader(**changes: Any) -> Any:
     }
     options.update(changes)
     return _SocketReader(**options)
-
-
-@contextlib.contextmanager
-def connected() -> Iterator[tuple[socket.socket, socket.socket]]:
-    """(client, server) ends of one loopback TCP connection."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname(), timeout=5)
-        server, _ = listener.accept()
-    with client, server:
-        yield client, server
 
 
 def send(client: socket.socket, server: socket.socket, data: bytes) -> None:
