@@ -566,6 +566,16 @@ def test_output_fits_pipes_broken_pipe_is_quiet(tmp_path: Path) -> None:
 _LISTEN_RE = re.compile(r"listening on (\S+?)(?:,|$)")
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default action.
+
+    A shell starts background commands with SIGINT ignored, and an ignored signal stays
+    ignored across exec, so a suite run from such a job would give the command no way to
+    see the Ctrl-C that test_interrupt_exits_130_without_traceback sends.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Proc:
     """A long-running ``proxyproto`` subprocess whose stderr is read line by line."""
 
@@ -576,6 +586,7 @@ class Proc:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_default_sigint,
         )
         self.err_lines: list[str] = []
 
