@@ -37,6 +37,7 @@ from typing import Any
 
 import aio_support
 import pytest
+from _util import connected
 from aio_support import Recorder, Runner, close_writer, port_of, read_until_closed
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -234,16 +235,6 @@ def aio_doors(run: Runner[Any], data: bytes, want: Expected, **opts: Any) -> lis
     return results
 
 
-@contextlib.contextmanager
-def loopback() -> Iterator[tuple[socket.socket, socket.socket]]:
-    """(client, server) ends of one loopback TCP connection."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname(), timeout=5)
-        server, _ = listener.accept()
-    with client, server:
-        yield client, server
-
-
 def recv_exactly(sock: socket.socket, n: int) -> bytes:
     sock.settimeout(5)
     out = b""
@@ -257,7 +248,7 @@ def recv_exactly(sock: socket.socket, n: int) -> bytes:
 
 def through_sync(data: bytes, want: Expected, **opts: Any) -> Header | None:
     """``sync.read_header`` on a socket holding *data*: consumes the header and no more."""
-    with loopback() as (client, server):
+    with connected() as (client, server):
         client.sendall(data)
         client.shutdown(socket.SHUT_WR)
         if isinstance(want, Refused):
@@ -416,13 +407,13 @@ def test_cve_2021_23409_silent_connection_cut_at_the_timeout(run: Runner[Any]) -
     assert 0.35 <= run(main(drip=True)) < 5
 
     # The blocking reader: same deadline, whatever the socket's own timeout was.
-    with loopback() as (_client, srv):
+    with connected() as (_client, srv):
         srv.settimeout(None)
         with pytest.raises(ProxyProtocolError) as info:
             pp_sync.read_header(srv, timeout=0.3)
         assert info.value.kind == "timeout"
         assert srv.gettimeout() is None
-    with loopback() as (client, srv):
+    with connected() as (client, srv):
         stop = threading.Event()
 
         def drip() -> None:
@@ -685,7 +676,7 @@ def test_envoy_cve_2024_23327_local_header_reaches_every_code_path(
         assert isinstance(served.peername, tuple)
         assert served.peername[0] == "127.0.0.1"
         assert served.sockname[0] == "127.0.0.1"
-    with loopback() as (client, server):
+    with connected() as (client, server):
         client.sendall(data)
         got = pp_sync.read_header(server, timeout=5)
         assert pp_sync.client_address(server, got) == server.getpeername()
@@ -1025,7 +1016,7 @@ def test_exim_bug_2018_clienthello_after_header_not_swallowed(
     assert parser.trailing_data == b""
 
     # The blocking reader leaves the ClientHello in the kernel; TLS then starts on it.
-    with loopback() as (client, server):
+    with connected() as (client, server):
         client.sendall(data)
         assert pp_sync.read_header(server, timeout=5) == parse(header)
         assert server.recv(len(hello), socket.MSG_PEEK) == hello
