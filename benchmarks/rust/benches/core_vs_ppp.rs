@@ -27,25 +27,7 @@ fn parse(c: &mut Criterion) {
     let v1 = with_payload(V1_TCP4);
     let v2 = with_payload(&v2_ipv4());
     let tlvs = with_payload(&v2_tlvs());
-    // Both crates must agree before they are timed.
-    let expect = Some((src().ip(), src().port()));
-    assert_eq!(ours_source(&v1, &opts), expect);
-    assert_eq!(ppp_v1_source(&v1), expect);
-    assert_eq!(ours_source(&v2, &opts), expect);
-    assert_eq!(ppp_v2_source(&v2), expect);
-    assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_tlv_sum(&tlvs));
-    assert_eq!(ours_tlv_sum(&tlvs, &opts), ppp_checked_tlv_sum(&tlvs));
-    assert_eq!(ours_lazy_tlv_sum(&tlvs, &opts), ppp_tlv_sum(&tlvs));
-    // The check refuses what ours refuses: an SSL value whose sub-TLVs do not frame.
-    let mut bad = tlvs.clone();
-    let ssl_len = 75; // the SSL TLV's low length byte: 5 + 10 + 20 bytes
-    assert_eq!(bad[ssl_len], 35);
-    bad[ssl_len + 1 + 5 + 2] += 1; // VERSION sub-TLV one byte longer than it is
-    assert_eq!(ours_tlv_sum(&bad, &no_crc), 0);
-    assert_eq!(ours_lazy_tlv_sum(&bad, &no_crc), 0);
-    assert_eq!(ppp_checked_tlv_sum(&bad), 0);
-    assert!(ppp_tlv_sum(&bad) > 0);
-    assert!(ours_tlv_sum(&tlvs, &opts) > 0);
+    assert_cases_agree(&v1, &v2, &tlvs);
 
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Elements(1));

@@ -126,3 +126,27 @@ pub fn ppp_checked_tlv_sum(buf: &[u8]) -> usize {
     }
     h.tlvs().map(|t| t.map_or(0, |t| t.value.len())).sum()
 }
+
+/// Both crates agree on every case before either is timed, and the caller's check refuses
+/// what ours refuses (an SSL value whose sub-TLVs do not frame) while bare ppp reads it.
+pub fn assert_cases_agree(v1: &[u8], v2: &[u8], tlvs: &[u8]) {
+    let opts = Options::default();
+    let no_crc = Options { verify_checksum: false, ..Options::default() };
+    let expect = Some((src().ip(), src().port()));
+    assert_eq!(ours_source(v1, &opts), expect);
+    assert_eq!(ppp_v1_source(v1), expect);
+    assert_eq!(ours_source(v2, &opts), expect);
+    assert_eq!(ppp_v2_source(v2), expect);
+    assert!(ours_tlv_sum(tlvs, &opts) > 0);
+    assert_eq!(ours_tlv_sum(tlvs, &opts), ppp_tlv_sum(tlvs));
+    assert_eq!(ours_tlv_sum(tlvs, &opts), ppp_checked_tlv_sum(tlvs));
+    assert_eq!(ours_lazy_tlv_sum(tlvs, &opts), ppp_tlv_sum(tlvs));
+    let mut bad = tlvs.to_vec();
+    let ssl_len = 75; // the SSL TLV's low length byte: 5 + 10 + 20 bytes
+    assert_eq!(bad[ssl_len], 35);
+    bad[ssl_len + 1 + 5 + 2] += 1; // VERSION sub-TLV one byte longer than it is
+    assert_eq!(ours_tlv_sum(&bad, &no_crc), 0);
+    assert_eq!(ours_lazy_tlv_sum(&bad, &no_crc), 0);
+    assert_eq!(ppp_checked_tlv_sum(&bad), 0);
+    assert!(ppp_tlv_sum(&bad) > 0);
+}
